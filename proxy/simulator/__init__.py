@@ -1,0 +1,23 @@
+"""A HubSpot CRM v3 (contacts) simulator served over real HTTP.
+
+Tests and ``change-proxy demo`` point the proxy's HubSpot base URL at it::
+
+    sim = HubSpotSimulator(clock=ManualClock(1_700_000_000_000))
+    sim.create_contacts(500)
+    client = await aiohttp_client(create_app(sim))   # Authorization: Bearer sim-token
+    sim.faults.rate_limit_next = 1                    # misbehave on the next request
+    sim.archive("17"); sim.merge("3", "4")            # "someone changed HubSpot"
+
+Module map: ``state`` (the account and its operations), ``search`` (search semantics and
+the 10,000-result cap), ``faults`` (fault switches), ``ratelimit`` (budgets), ``gate``
+(auth, limits and faults before each handler), ``handlers`` (HTTP endpoints), ``catalogue``
+and ``generate`` (property definitions and fake values), ``churn`` (the demo's background
+activity), ``__main__`` (standalone process).
+"""
+
+from .app import create_app
+from .clock import Clock, ManualClock, WallClock
+from .faults import Faults
+from .state import HubSpotSimulator
+
+__all__ = ["Clock", "Faults", "HubSpotSimulator", "ManualClock", "WallClock", "create_app"]

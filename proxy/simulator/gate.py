@@ -1,0 +1,108 @@
+"""What every API request passes before its handler, in HubSpot's order.
+
+1. the injected delay (``Faults.delay_seconds``), so clients can be timed out;
+2. URL length: the edge answers 414 with an HTML page before anything else looks at it;
+3. authentication: 401 ``INVALID_AUTHENTICATION`` without the right Bearer token;
+4. rate limits: the request is counted in its window (search: 1 s, others: rolling 10 s),
+   then an injected 429 (``rate_limit_next``) or a real one when over budget;
+5. injected failures (``fail_next``), as if the edge could not reach HubSpot;
+6. the handler; its ``ApiError`` becomes a JSON error.
+
+Non-search responses that got past authentication carry the ``X-HubSpot-RateLimit-*``
+headers; search responses carry none, as HubSpot documents. Routes under ``/_sim/`` skip all
+of this. ``HubSpotSimulator.requests`` counts answered requests by route name, plus ``429``
+and ``error`` (every other non-2xx answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+from .app_keys import RATE_LIMITER, SIMULATOR
+from .error_responses import ApiError, html_error, injected_failure, rate_limited, unauthorized
+from .ratelimit import TEN_SECONDS_MS, Admission
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
+
+    from .state import HubSpotSimulator
+
+SIM_PREFIX: Final = "/_sim/"
+SEARCH_ROUTE: Final = "search"
+
+
+@web.middleware
+async def api_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(SIM_PREFIX):
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return error.response()
+    sim = request.app[SIMULATOR]
+    try:
+        response = await _answer(request, handler, sim)
+    except web.HTTPException:  # aiohttp's own 404/405 for routes that do not exist
+        sim.requests["error"] += 1
+        raise
+    if response.status == 429:
+        sim.requests["429"] += 1
+    elif response.status >= 400:
+        sim.requests["error"] += 1
+    else:
+        sim.requests[request.match_info.route.name or "other"] += 1
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Handler, sim: HubSpotSimulator
+) -> web.StreamResponse:
+    faults = sim.faults
+    if faults.delay_seconds > 0:
+        await asyncio.sleep(faults.delay_seconds)
+    if len(request.raw_path) > faults.max_url_length:
+        return html_error(414)
+    if request.headers.get("Authorization") != f"Bearer {sim.token}":
+        return unauthorized()
+
+    is_search = request.match_info.route.name == SEARCH_ROUTE
+    admission = request.app[RATE_LIMITER].admit(
+        search=is_search,
+        now=sim.monotonic(),
+        per_10s=faults.rate_limit_per_10s,
+        search_per_second=faults.search_per_second,
+    )
+    if faults.rate_limit_next > 0 or not admission.allowed:
+        injected = faults.rate_limit_next > 0
+        if injected:
+            faults.rate_limit_next -= 1
+        # An injected 429 always looks like the 10-second one; a real one on search is the
+        # per-second limit.
+        limited = rate_limited(secondly=is_search and not injected)
+        if faults.retry_after_seconds is not None:
+            limited.headers["Retry-After"] = f"{faults.retry_after_seconds:g}"
+        if not is_search:
+            _add_rate_headers(limited, admission, remaining=0)
+        return limited
+
+    if faults.fail_next > 0:
+        faults.fail_next -= 1
+        return injected_failure(faults.fail_status, html=faults.fail_html)
+
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = error.response()
+    if not is_search:
+        _add_rate_headers(response, admission, remaining=admission.remaining)
+    return response
+
+
+def _add_rate_headers(
+    response: web.StreamResponse, admission: Admission, *, remaining: int
+) -> None:
+    response.headers["X-HubSpot-RateLimit-Max"] = str(admission.max)
+    response.headers["X-HubSpot-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(TEN_SECONDS_MS)

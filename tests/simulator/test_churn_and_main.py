@@ -1,0 +1,90 @@
+"""The demo's background churn, and the standalone process."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from typing import Any
+
+import aiohttp
+import pytest
+
+from proxy.simulator.churn import churn, churn_step
+from proxy.simulator.state import HubSpotSimulator, ManualClock
+
+from .conftest import START_MS
+
+
+def run_steps(seed: int, steps: int) -> HubSpotSimulator:
+    clock = ManualClock(START_MS)
+    sim = HubSpotSimulator(clock=clock)
+    sim.create_contacts(50)
+    rng = random.Random(seed)
+    for _ in range(steps):
+        clock.advance(1000)
+        churn_step(sim, rng)
+    return sim
+
+
+def test_churn_makes_every_kind_of_change_deterministically() -> None:
+    sim = run_steps(seed=3, steps=300)
+    again = run_steps(seed=3, steps=300)
+
+    assert sim.live_ids() == again.live_ids()
+    assert sim.archived_ids() == again.archived_ids()
+    live = [sim.contact(i) for i in sim.live_ids()]
+    assert sum(r["updatedAt"] != r["createdAt"] for r in live) > 40  # updates
+    assert int(sim.live_ids()[-1]) > 50  # creations or merges
+    assert sim.archived_ids()  # archives
+    assert any(r["properties"]["hs_merged_object_ids"] for r in live)  # merges
+
+
+async def test_churn_loop_ticks_until_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(20)
+    ticked = asyncio.Event()
+    real_update = sim.update
+
+    def update_and_signal(*args: Any, **kwargs: Any) -> None:
+        real_update(*args, **kwargs)
+        ticked.set()
+
+    monkeypatch.setattr(sim, "update", update_and_signal)
+    stop = asyncio.Event()
+    task = asyncio.create_task(churn(sim, interval_s=0.001, rng=random.Random(1), stop=stop))
+    await asyncio.wait_for(ticked.wait(), timeout=5)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+
+
+async def test_standalone_process_serves_and_announces_itself() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy.simulator",
+        "--port",
+        "0",
+        "--contacts",
+        "25",
+        "--token",
+        "t0k",
+        "--rate-limit-per-10s",
+        "7",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
+        assert line.startswith("simulator listening on http://127.0.0.1:")
+        base_url = line.split()[-1]
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": "Bearer t0k"}) as session,
+            session.get(f"{base_url}/crm/v3/objects/contacts", params={"limit": 100}) as response,
+        ):
+            assert response.status == 200
+            assert response.headers["X-HubSpot-RateLimit-Max"] == "7"
+            assert len((await response.json())["results"]) == 25
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 0

@@ -1,0 +1,146 @@
+"""Rate limits and injected faults through real HTTP. Windows move by the injected
+monotonic time source; nothing here sleeps to wait for anything."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from proxy.simulator.state import HubSpotSimulator
+
+from .conftest import CONTACTS, SEARCH, Client, FakeMonotonic
+
+HTML_502 = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+async def test_rolling_ten_second_budget(
+    client: Client, sim: HubSpotSimulator, monotonic: FakeMonotonic
+) -> None:
+    sim.create_contacts(1)
+    sim.faults.rate_limit_per_10s = 5
+
+    remaining = []
+    for _ in range(5):
+        response = await client.get(CONTACTS)
+        assert response.status == 200
+        assert response.headers["X-HubSpot-RateLimit-Max"] == "5"
+        remaining.append(response.headers["X-HubSpot-RateLimit-Remaining"])
+        monotonic.advance(1)
+    assert remaining == ["4", "3", "2", "1", "0"]
+
+    limited = await client.get(CONTACTS)
+    assert limited.status == 429
+    body = await limited.json()
+    assert body["message"] == "You have reached your ten_secondly_rolling limit."
+    assert body["errorType"] == "RATE_LIMIT"
+    assert body["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert body["correlationId"]
+    assert limited.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+    assert limited.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert "Retry-After" not in limited.headers
+    assert sim.requests["429"] == 1
+
+    # 10 s after the first request its slot is free, but the rejected request took one too
+    # (HubSpot counts 429s), so hammering on stays limited.
+    monotonic.advance(5)
+    assert (await client.get(CONTACTS)).status == 429
+
+    monotonic.advance(10)  # everything earlier has left the window
+    recovered = await client.get(CONTACTS)
+    assert recovered.status == 200
+    assert recovered.headers["X-HubSpot-RateLimit-Remaining"] == "4"
+
+
+async def test_search_has_its_own_per_second_budget(
+    client: Client, sim: HubSpotSimulator, monotonic: FakeMonotonic
+) -> None:
+    sim.faults.search_per_second = 2
+    sim.faults.rate_limit_per_10s = 1
+    assert (await client.post(SEARCH, json={})).status == 200
+    assert (await client.post(SEARCH, json={})).status == 200
+    limited = await client.post(SEARCH, json={})
+    assert limited.status == 429
+    assert (await limited.json())["message"] == "You have reached your secondly limit."
+    assert not [h for h in limited.headers if h.lower().startswith("x-hubspot-ratelimit")]
+    # Search did not use the 10-second budget.
+    assert (await client.get("/crm/v3/properties/contacts")).status == 200
+    monotonic.advance(1)
+    assert (await client.post(SEARCH, json={})).status == 200
+
+
+async def test_injected_429s_with_retry_after(client: Client, sim: HubSpotSimulator) -> None:
+    sim.faults.rate_limit_next = 2
+    sim.faults.retry_after_seconds = 1.5
+    for _ in range(2):
+        response = await client.get(CONTACTS)
+        assert response.status == 429
+        assert response.headers["Retry-After"] == "1.5"
+        assert (await response.json())["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert (await client.get(CONTACTS)).status == 200
+
+
+async def test_too_long_url_is_414_html(client: Client, sim: HubSpotSimulator) -> None:
+    sim.create_contacts(1)
+    sim.faults.max_url_length = 1000
+    names = ",".join(sim.property_names())  # 54 names, well over 1000 characters
+    too_long = await client.get(CONTACTS, params={"properties": names})
+    assert too_long.status == 414
+    assert too_long.content_type == "text/html"
+    assert "414 Request-URI Too Long" in await too_long.text()
+
+    # The default limit admits a URL longer than aiohttp's own 8190-byte request line cap
+    # would, so the 414 is the simulator's decision, not an accident of the HTTP parser.
+    sim.faults.max_url_length = 20_000
+    padded = names + ",unknown_but_harmless" * 600
+    assert (await client.get(CONTACTS, params={"properties": padded})).status == 200
+    sim.faults.max_url_length = 8000
+    assert (await client.get(CONTACTS, params={"properties": padded})).status == 414
+
+
+async def test_fail_next_html_then_json(client: Client, sim: HubSpotSimulator) -> None:
+    sim.faults.fail_next = 1
+    failed = await client.get(CONTACTS)
+    assert failed.status == 502
+    assert failed.content_type == "text/html"
+    assert await failed.text() == HTML_502
+    assert (await client.get(CONTACTS)).status == 200
+
+    sim.faults.fail_next = 1
+    sim.faults.fail_status = 503
+    sim.faults.fail_html = False
+    failed = await client.post(SEARCH, json={})
+    assert failed.status == 503
+    body = await failed.json()
+    assert body["status"] == "error"
+    assert body["correlationId"]
+    assert sim.requests["error"] == 2
+
+
+async def test_malformed_pages_alternate(client: Client, sim: HubSpotSimulator) -> None:
+    sim.create_contacts(3)
+    sim.faults.malformed_next = 3
+
+    no_results = await (await client.get(CONTACTS)).json()
+    assert "results" not in no_results
+    no_id = await (await client.post(SEARCH, json={})).json()
+    assert "id" not in no_id["results"][0]
+    assert no_id["results"][1]["id"] == "2"
+    assert "results" not in await (await client.get(CONTACTS)).json()
+
+    healthy = await (await client.get(CONTACTS)).json()
+    assert [r["id"] for r in healthy["results"]] == ["1", "2", "3"]
+
+
+async def test_delay_makes_clients_time_out(client: Client, sim: HubSpotSimulator) -> None:
+    sim.faults.delay_seconds = 0.5
+    with pytest.raises(asyncio.TimeoutError):
+        await client.get(CONTACTS, timeout=aiohttp.ClientTimeout(total=0.05))
+
+
+async def test_faults_can_be_set_over_http(client: Client, sim: HubSpotSimulator) -> None:
+    response = await client.post("/_sim/faults", json={"fail_next": 2, "search_lag_ms": 100})
+    assert response.status == 200
+    assert (sim.faults.fail_next, sim.faults.search_lag_ms) == (2, 100)
+    assert (await client.post("/_sim/faults", json={"bogus": 1})).status == 400
