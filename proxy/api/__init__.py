@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: the feed, admin routes, health and metrics. No SQL here."""

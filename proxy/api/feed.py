@@ -1,0 +1,100 @@
+"""The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>``.
+
+The stored JSON of each record is spliced, not re-parsed: ``{"_id":…,"_updated":…,
+"_deleted":…,`` + the stored object without its opening brace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import orjson
+from aiohttp import web
+
+from proxy.api.auth import check_bearer
+from proxy.api.errors import Handler
+from proxy.api.keys import METRICS, SETTINGS, STORE, STREAM_STARTED
+from proxy.api.params import parse_limit, parse_since
+from proxy.errors import BadRequest, NotReady
+from proxy.store.reads import FeedRow
+
+
+def encode_rows(rows: Iterable[FeedRow], *, first: bool) -> bytes:
+    """One chunk of the JSON array: the entities, comma-separated, with a leading comma
+    unless this is the first chunk."""
+    parts = []
+    for entity_id, seq, deleted, data in rows:
+        head = (
+            f'{{"_id":{orjson.dumps(entity_id).decode()},"_updated":{seq},'
+            f'"_deleted":{"true" if deleted else "false"}'
+        )
+        # data is a JSON object; "{}" would splice to a dangling comma.
+        parts.append(head + ("," + data[1:] if data != "{}" else "}"))
+    chunk = ",".join(parts)
+    return (chunk if first else "," + chunk).encode()
+
+
+async def serve_feed(request: web.Request, object_type: str) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    metrics = request.app[METRICS]
+    if settings.feed_token:
+        denied = check_bearer(request, settings.feed_token)
+        if denied is not None:
+            metrics.feed_requests.labels(object_type, "401").inc()
+            return denied
+    try:
+        since = parse_since(request.query.get("since"))
+        limit = parse_limit(request.query.get("limit"))
+        reader = request.app[STORE].reader
+        status = await reader.object_status(object_type)
+        if status is None or not status.ready:
+            raise NotReady(
+                f"the {object_type} mirror is not complete yet: its first full sync has not "
+                "finished; try again later"
+            )
+        if since > status.last_change_seq:
+            raise BadRequest(
+                f"since={since} is ahead of this feed (last _updated is "
+                f"{status.last_change_seq}); the mirror database was replaced, so reset the pipe"
+            )
+    except (BadRequest, NotReady) as exc:
+        metrics.feed_requests.labels(
+            object_type, "400" if isinstance(exc, BadRequest) else "503"
+        ).inc()
+        raise
+
+    started = time.perf_counter()
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    request[STREAM_STARTED] = True
+    await response.write(b"[")
+    first, sent = True, 0
+    async for rows in reader.feed(
+        object_type, since=since, upto=status.last_change_seq, limit=limit
+    ):
+        await response.write(encode_rows(rows, first=first))
+        first = False
+        sent += len(rows)
+    await response.write(b"]")
+    await response.write_eof()
+    metrics.feed_requests.labels(object_type, "200").inc()
+    metrics.feed_entities.labels(object_type).inc(sent)
+    metrics.feed_seconds.labels(object_type).observe(time.perf_counter() - started)
+    return response
+
+
+def add_routes(app: web.Application, object_types: Iterable[str]) -> None:
+    """``/<type>`` for each object type, plus ``/get_<type>`` (the URL Sesam's HubSpot
+    tutorial uses, so existing pipes can switch by changing only the system)."""
+    for object_type in object_types:
+        handler = _handler_for(object_type)
+        app.router.add_get(f"/{object_type}", handler)
+        app.router.add_get(f"/get_{object_type}", handler)
+
+
+def _handler_for(object_type: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await serve_feed(request, object_type)
+
+    return handler

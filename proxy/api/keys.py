@@ -1,0 +1,17 @@
+"""Typed application state: every ``app[...]`` key is declared here, once."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.api.metrics import Metrics
+from proxy.config import Settings
+from proxy.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+
+# Set once a streamed response has sent its headers: from then on an error can only abort
+# the connection (see the error middleware).
+STREAM_STARTED = web.RequestKey("stream_started", bool)

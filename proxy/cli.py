@@ -1,0 +1,119 @@
+"""``change-proxy``: argument parsing only. Builds Settings, then hands over to the app, the
+sync runner or the store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from proxy.config import SETTINGS, Settings, load_settings, require
+from proxy.errors import ConfigError, ProxyError
+from proxy.logs import setup_logging
+
+log = logging.getLogger("proxy")
+
+
+def _settings_epilog() -> str:
+    lines = ["settings (environment variable, or the flag above; flag wins):"]
+    for s in SETTINGS:
+        default = "required" if s.required else f"default {s.default!r}"
+        lines.append(f"  {s.name:<24} {s.help} ({default})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="change-proxy",
+        description="Mirror HubSpot CRM objects into SQL and serve Sesam's since-feed.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="HTTP server + scheduler; applies migrations at start",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for s in SETTINGS:
+        serve.add_argument(s.flag, dest=s.attr, metavar=s.name, help=f"{s.help} [{s.name}]")
+
+    status = sub.add_parser("status", help="per-object state and recent runs, from the database")
+    status.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
+    status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
+
+    db = sub.add_parser("db", help="schema migrations (Alembic)")
+    db.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    db_sub.add_parser("current", help="print the schema revision of the database")
+    down = db_sub.add_parser("downgrade", help="migrate down to REV ('base' drops everything)")
+    down.add_argument("revision", metavar="REV")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    return {s.attr: getattr(args, s.attr, None) for s in SETTINGS}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(overrides=_overrides(args))
+        setup_logging(settings)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "status":
+            from proxy.status import print_status
+
+            return asyncio.run(print_status(settings, runs=args.runs))
+        if args.command == "db":
+            return asyncio.run(_db(settings, args))
+    except ConfigError as exc:
+        print(f"change-proxy: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ProxyError as exc:
+        print(f"change-proxy: {exc}", file=sys.stderr)
+        return 1
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from proxy.app import create_app
+
+    require(settings, "HUBSPOT_ACCESS_TOKEN")
+    log.info("starting with settings %s", settings.redacted())
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: log.info("listening on http://%s:%d", settings.host, settings.port),
+        access_log=logging.getLogger("proxy.access"),
+    )
+    return 0
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from proxy.store import create_engine, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        if args.db_command == "upgrade":
+            await migrate.upgrade(engine)
+            print(await migrate.current(engine) or "(empty)")
+        elif args.db_command == "downgrade":
+            await migrate.downgrade(engine, args.revision)
+            print(await migrate.current(engine) or "(empty: no schema)")
+        else:
+            print(await migrate.current(engine) or "(empty: no schema)")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

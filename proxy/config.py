@@ -1,0 +1,222 @@
+"""The one settings table.
+
+Every setting is declared once in ``SETTINGS`` (name, type, default, help). Values come from
+the environment (Sesam passes them through the microservice system's ``docker.environment``)
+and may be overridden by ``change-proxy serve`` flags. The environment is read here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.errors import ConfigError
+
+REDACTED = "***"
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    name: str  # environment variable name; the serve flag is its kebab-case lower form
+    parse: Callable[[str], Any]
+    default: str | None  # raw default as a user would write it; None means unset
+    help: str
+    secret: bool = False
+    required: bool = False
+
+    @property
+    def attr(self) -> str:
+        return self.name.lower()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.lower().replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "HUBSPOT_ACCESS_TOKEN",
+        _parse_str,
+        None,
+        "HubSpot private-app token, sent as 'Authorization: Bearer'; never logged",
+        secret=True,
+        required=True,
+    ),
+    Setting(
+        "HUBSPOT_BASE_URL",
+        _parse_str,
+        "https://api.hubapi.com",
+        "HubSpot API base URL; tests and the demo point it at the simulator",
+    ),
+    Setting(
+        "DATABASE_URL",
+        _parse_str,
+        "sqlite:///mirror.db",
+        "any SQLAlchemy URL; postgresql://user@host/db for Postgres",
+        secret=True,  # may carry a password
+    ),
+    Setting("HOST", _parse_str, "0.0.0.0", "address the HTTP server binds"),
+    Setting("PORT", _parse_int, "5000", "port the HTTP server listens on"),
+    Setting(
+        "OBJECT_TYPES",
+        _parse_list,
+        "contacts",
+        "comma list of HubSpot object types; each gets its own feed path and sequence",
+    ),
+    Setting(
+        "SYNC_INTERVAL_SECONDS",
+        _parse_int,
+        "60",
+        "incremental sync period in seconds; 0 disables",
+    ),
+    Setting(
+        "FULL_SYNC_CRON",
+        _parse_str,
+        "0 3 * * *",
+        "cron expression for the full rescan (reconciliation, deletions); empty disables",
+    ),
+    Setting(
+        "ADMIN_TOKEN",
+        _parse_str,
+        None,
+        "Bearer token for /admin/*; unset means admin routes answer 403",
+        secret=True,
+    ),
+    Setting(
+        "FEED_TOKEN",
+        _parse_str,
+        None,
+        "when set, the feed requires this Bearer token too",
+        secret=True,
+    ),
+    Setting(
+        "IGNORE_PROPERTIES",
+        _parse_list,
+        "",
+        "comma list of properties left out of change detection "
+        "(calculated ones that tick by themselves)",
+    ),
+    Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
+)
+
+SETTINGS_BY_ATTR: dict[str, Setting] = {s.attr: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed settings. Build with :func:`load_settings` (defaults live only in ``SETTINGS``);
+    field names are the lower-case environment variable names."""
+
+    hubspot_access_token: str | None
+    hubspot_base_url: str
+    database_url: str
+    host: str
+    port: int
+    object_types: tuple[str, ...]
+    sync_interval_seconds: int
+    full_sync_cron: str
+    admin_token: str | None
+    feed_token: str | None
+    ignore_properties: tuple[str, ...]
+    log_level: str
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict that is safe to print or log: secrets are masked, and a
+        database URL keeps everything but its password."""
+        out: dict[str, Any] = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.attr)
+            if setting.name == "DATABASE_URL":
+                out[setting.name] = redact_url(value)
+            elif setting.secret and value:
+                out[setting.name] = REDACTED
+            else:
+                out[setting.name] = value
+        return out
+
+    def __repr__(self) -> str:  # a stray log of the object must not leak secrets
+        return f"Settings({self.redacted()!r})"
+
+
+def redact_url(url: str) -> str:
+    """Mask the password in a database URL (``postgresql://u:secret@h/db`` ->
+    ``postgresql://u:***@h/db``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, hostpart = rest.rpartition("@")
+    if ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:{REDACTED}@{hostpart}"
+    return url
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
+) -> Settings:
+    """Parse settings from ``env`` (default: ``os.environ``), then apply ``overrides`` (raw
+    strings keyed by attribute name, as given on the command line; ``None`` means not given).
+    Raises :class:`ConfigError` naming the setting on a value that does not parse."""
+    env = os.environ if env is None else env
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = overrides.get(setting.attr)
+        if raw is None:
+            raw = env.get(setting.name)
+        if raw is None:
+            raw = setting.default
+        if raw is None or (raw == "" and setting.default is None):
+            values[setting.attr] = None
+            continue
+        try:
+            values[setting.attr] = setting.parse(raw)
+        except ValueError:
+            shown = REDACTED if setting.secret else repr(raw)
+            raise ConfigError(f"{setting.name}: cannot parse {shown}") from None
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if not 0 < settings.port < 65536:
+        raise ConfigError(f"PORT: {settings.port} is not a TCP port")
+    if settings.sync_interval_seconds < 0:
+        raise ConfigError("SYNC_INTERVAL_SECONDS: must be 0 (disabled) or positive")
+    if not settings.object_types:
+        raise ConfigError("OBJECT_TYPES: name at least one object type")
+    for name in settings.object_types:
+        if not name.isidentifier():
+            raise ConfigError(f"OBJECT_TYPES: {name!r} is not a plain object type name")
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Fail with a message naming each required setting that is unset."""
+    missing = [n for n in names if not getattr(settings, n.lower())]
+    if missing:
+        raise ConfigError("missing required setting: " + ", ".join(missing))
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some fields replaced (for tests and the demo)."""
+    return dataclasses.replace(settings, **changes)

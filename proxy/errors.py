@@ -1,0 +1,69 @@
+"""One rooted exception hierarchy, grouped by what the caller should do about it."""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    """Root of every error this service raises on purpose."""
+
+
+# --- the user must fix something; retrying will not help -------------------------------
+
+
+class ConfigError(ProxyError):
+    """A setting is missing or malformed. The message names the setting, never its value
+    when it is a secret."""
+
+
+class BadRequest(ProxyError):
+    """A client sent a malformed request; answered with 400 and a JSON body."""
+
+
+# --- the feed cannot answer yet; the client should come back later -----------------------
+
+
+class NotReady(ProxyError):
+    """The object type's mirror is not complete yet (no full sync has finished)."""
+
+
+# --- upstream (source API) failures, by recovery strategy ----------------------------------
+
+
+class UpstreamError(ProxyError):
+    """Anything that went wrong talking to the source API. The run fails; committed work
+    stays, and the feed keeps serving."""
+
+
+class UpstreamRetryable(UpstreamError):
+    """A transient failure (5xx, timeout, connection error, non-JSON body): back off, retry."""
+
+
+class UpstreamRateLimited(UpstreamRetryable):
+    """A 429: wait for the window to free, then retry without counting it as a failure."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamAuthError(UpstreamError):
+    """401/403: the token is wrong or lacks a scope. Fails the run at once."""
+
+
+class UpstreamFatal(UpstreamError):
+    """A response that retrying cannot fix (other 4xx)."""
+
+
+class BadPage(UpstreamError):
+    """A page whose shape is wrong (no results, a record without id). Rejected whole."""
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class StoreError(ProxyError):
+    """The mirror database failed or is in an unexpected state."""
+
+
+class UnknownObjectType(ProxyError):
+    """An object type that is not configured."""

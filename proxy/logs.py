@@ -1,0 +1,63 @@
+"""Logging to stdout, with secrets scrubbed from every record as a last line of defence."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from proxy.config import REDACTED, SETTINGS, Settings
+
+
+class SecretScrubber(logging.Filter):
+    """Replaces any configured secret value that reaches a log message with ``***``. Code
+    should never log a secret in the first place; this catches the accident (an exception
+    message echoing a URL with a password, say)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        # Short values would scrub innocent text; real tokens and passwords are long.
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        scrubbed = message
+        for secret in self.secrets:
+            scrubbed = scrubbed.replace(secret, REDACTED)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and record.exc_text is None:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            for secret in self.secrets:
+                record.exc_text = record.exc_text.replace(secret, REDACTED)
+        return True
+
+
+def secret_values(settings: Settings) -> list[str]:
+    values: list[str] = []
+    for s in SETTINGS:
+        value = getattr(settings, s.attr)
+        if s.secret and isinstance(value, str) and value:
+            values.append(value)
+            if "://" in value and "@" in value:  # a URL: its password alone is the secret
+                userinfo = value.split("://", 1)[1].rpartition("@")[0]
+                if ":" in userinfo:
+                    values.append(userinfo.split(":", 1)[1])
+    return values
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretScrubber(secret_values(settings)))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    # SQLAlchemy and aiosqlite are chatty at DEBUG; their level follows ours only to WARNING.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
+    # Alembic lists its plugins at INFO on every start; only the migrations it runs matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

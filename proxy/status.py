@@ -1,0 +1,86 @@
+"""``change-proxy status``: per-object state and recent runs, read from the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from proxy.config import Settings
+from proxy.store import Store
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+async def print_status(
+    settings: Settings, *, runs: int = 10, console: Console | None = None
+) -> int:
+    console = console or Console()
+    store = Store.open(settings.database_url)
+    try:
+        objects = Table(title="objects")
+        for column in (
+            "object",
+            "ready",
+            "live",
+            "deleted",
+            "last _updated",
+            "watermark",
+            "last full sync",
+            "last incremental",
+        ):
+            objects.add_column(column)
+        for object_type in settings.object_types:
+            st = await store.reader.object_status(object_type, counts=True)
+            if st is None:
+                objects.add_row(object_type, "no", "-", "-", "-", "-", "-", "-")
+                continue
+            objects.add_row(
+                object_type,
+                "yes" if st.ready else "no",
+                str(st.live),
+                str(st.deleted),
+                str(st.last_change_seq),
+                _when(st.watermark),
+                _when(st.last_full_sync_at),
+                _when(st.last_incremental_sync_at),
+            )
+        console.print(objects)
+        table = Table(title=f"last {runs} runs")
+        for column in (
+            "id",
+            "object",
+            "mode",
+            "status",
+            "started",
+            "finished",
+            "fetched",
+            "created",
+            "updated",
+            "deleted",
+            "requests",
+            "error",
+        ):
+            table.add_column(column)
+        for run in await store.reader.list_runs(limit=runs):
+            table.add_row(
+                str(run.id),
+                run.object_type,
+                run.mode,
+                run.status,
+                _when(run.started_at),
+                _when(run.finished_at),
+                str(run.fetched),
+                str(run.created),
+                str(run.updated),
+                str(run.deleted),
+                str(run.requests),
+                run.error or "",
+            )
+        console.print(table)
+    finally:
+        await store.close()
+    return 0

@@ -1,0 +1,71 @@
+"""Engine creation: plain URLs in, async drivers out, SQLite tuned for one writer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from proxy.errors import ConfigError
+
+# Execution option that makes a SQLite transaction take the write lock at BEGIN. Writers use
+# it so two writers never both read the sequence counter and then fight over the upgrade to a
+# write lock (SQLITE_BUSY); readers keep deferred BEGINs and, under WAL, never block.
+SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
+
+
+def to_async_url(url: str) -> sa.URL:
+    """Map the plain URLs users write to the async drivers this service runs on:
+    ``sqlite:///x.db`` -> aiosqlite, ``postgresql://`` (or ``postgres://``) -> asyncpg."""
+    if url.startswith("postgres://"):  # Heroku-style alias
+        url = "postgresql://" + url[len("postgres://") :]
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError("DATABASE_URL: not a database URL") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ConfigError("DATABASE_URL: SQLite needs a file path, e.g. sqlite:///mirror.db")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ConfigError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``. On SQLite: WAL (readers never block the writer), a busy
+    timeout instead of immediate SQLITE_BUSY, and explicit BEGINs so writers can ask for
+    ``BEGIN IMMEDIATE``."""
+    async_url = to_async_url(url)
+    if async_url.get_backend_name() == "sqlite":
+        engine = create_async_engine(async_url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(async_url, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own implicit BEGIN would ignore our begin mode; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,72 @@
+"""Run Alembic programmatically on a live async connection.
+
+Paths are resolved from the installed ``migrations`` package, so this works from any
+directory. Two processes that start at once do not both try to create the tables: on
+Postgres an advisory lock is held for the duration, on SQLite the write lock is taken at
+BEGIN; the second waits, then finds the schema current.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import migrations
+from proxy.store.engine import SQLITE_BEGIN_IMMEDIATE
+
+# An arbitrary, fixed 64-bit key for pg_advisory_lock ("change-p" in ASCII).
+_MIGRATION_LOCK_KEY = 0x6368616E67652D70
+
+
+def alembic_config(stdout: TextIO | None = None) -> Config:
+    cfg = Config(stdout=stdout) if stdout is not None else Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return cfg
+
+
+async def _run(engine: AsyncEngine, fn_name: str, *args: str, stdout: TextIO | None = None) -> None:
+    cfg = alembic_config(stdout)
+
+    def run(sync_conn: sa.Connection) -> None:
+        cfg.attributes["connection"] = sync_conn
+        getattr(command, fn_name)(cfg, *args)
+
+    async with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if conn.dialect.name == "sqlite":
+            # Take the write lock before Alembic reads the current revision, so a second
+            # process waits and then finds the schema current instead of re-creating it.
+            conn = await conn.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
+        if postgres:
+            await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            await conn.commit()
+        try:
+            await conn.run_sync(run)
+            await conn.commit()
+        finally:
+            if postgres:
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                )
+                await conn.commit()
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    await _run(engine, "upgrade", revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _run(engine, "downgrade", revision)
+
+
+async def current(engine: AsyncEngine) -> str:
+    """The revision the database is at, as Alembic prints it."""
+    out = io.StringIO()
+    await _run(engine, "current", stdout=out)
+    return out.getvalue().strip()

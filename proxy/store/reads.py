@@ -1,0 +1,179 @@
+"""Reads: the feed's keyset scan, object state, and the run log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from proxy.store.schema import entities, object_state, sync_runs
+
+# Rows fetched per feed query. Each batch is its own short statement (keyset on change_seq),
+# so a slow client never holds a read transaction open and writers are never blocked.
+FEED_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class ObjectStatus:
+    object_type: str
+    last_change_seq: int
+    watermark: datetime | None
+    first_full_sync_at: datetime | None
+    last_full_sync_at: datetime | None
+    last_incremental_sync_at: datetime | None
+    live: int = 0
+    deleted: int = 0
+
+    @property
+    def ready(self) -> bool:
+        """The feed may answer only once a complete full scan has finished."""
+        return self.first_full_sync_at is not None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    object_type: str
+    mode: str
+    status: str
+    trigger: str
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    fetched: int
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+    requests: int
+    error: str | None
+
+
+# A feed row: (entity_id, change_seq, deleted, data JSON text).
+FeedRow = tuple[str, int, bool, str]
+
+
+class FeedReader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def object_status(self, object_type: str, *, counts: bool = False) -> ObjectStatus | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        object_state.c.last_change_seq,
+                        object_state.c.watermark,
+                        object_state.c.first_full_sync_at,
+                        object_state.c.last_full_sync_at,
+                        object_state.c.last_incremental_sync_at,
+                    ).where(object_state.c.object_type == object_type)
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            live = deleted = 0
+            if counts:
+                for is_deleted, n in await conn.execute(
+                    sa.select(entities.c.deleted, sa.func.count())
+                    .where(entities.c.object_type == object_type)
+                    .group_by(entities.c.deleted)
+                ):
+                    if is_deleted:
+                        deleted = int(n)
+                    else:
+                        live = int(n)
+        return ObjectStatus(
+            object_type=object_type,
+            last_change_seq=int(row.last_change_seq),
+            watermark=row.watermark,
+            first_full_sync_at=row.first_full_sync_at,
+            last_full_sync_at=row.last_full_sync_at,
+            last_incremental_sync_at=row.last_incremental_sync_at,
+            live=live,
+            deleted=deleted,
+        )
+
+    async def feed(
+        self,
+        object_type: str,
+        *,
+        since: int,
+        upto: int,
+        limit: int | None = None,
+        batch_size: int = FEED_BATCH,
+    ) -> AsyncIterator[list[FeedRow]]:
+        """Entities with ``since < change_seq <= upto`` in ascending change order, in
+        batches. ``upto`` pins the response to what existed when the request began, so a
+        pull of everything ends even while the sync keeps writing."""
+        remaining = limit
+        cursor = since
+        while remaining is None or remaining > 0:
+            n = batch_size if remaining is None else min(batch_size, remaining)
+            async with self.engine.connect() as conn:
+                result = await conn.execute(
+                    sa.select(
+                        entities.c.entity_id,
+                        entities.c.change_seq,
+                        entities.c.deleted,
+                        entities.c.data,
+                    )
+                    .where(
+                        entities.c.object_type == object_type,
+                        entities.c.change_seq > cursor,
+                        entities.c.change_seq <= upto,
+                    )
+                    .order_by(entities.c.change_seq)
+                    .limit(n)
+                )
+                rows: list[Any] = list(result.all())
+            if not rows:
+                return
+            yield rows
+            cursor = rows[-1][1]
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < n:
+                return
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id))
+            ).one_or_none()
+        return RunRecord(**row._asdict()) if row is not None else None
+
+    async def list_runs(
+        self, *, object_type: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        query = sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit)
+        if object_type is not None:
+            query = query.where(sync_runs.c.object_type == object_type)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [RunRecord(**row._asdict()) for row in rows]
+
+    async def last_run(
+        self, object_type: str, mode: str, status: str = "succeeded"
+    ) -> RunRecord | None:
+        query = (
+            sa.select(sync_runs)
+            .where(
+                sync_runs.c.object_type == object_type,
+                sync_runs.c.mode == mode,
+                sync_runs.c.status == status,
+            )
+            .order_by(sync_runs.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        return RunRecord(**row._asdict()) if row is not None else None

@@ -1,0 +1,136 @@
+"""The mirror's tables. This module is Alembic's only source of truth for the schema
+(``migrations/env.py`` points ``target_metadata`` here); never ``create_all`` in production.
+
+Timestamps are UTC. A person with ``sqlite3`` or ``psql`` should be able to read these
+tables without the code; the README documents them column by column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend. SQLite has no timezone type and hands
+    back naive values; this makes both backends read and write the same thing."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# One row per mirrored record (live or tombstoned).
+entities = sa.Table(
+    "entities",
+    metadata,
+    sa.Column("object_type", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True, comment="the source's id (_id)"),
+    sa.Column(
+        "change_seq",
+        sa.BigInteger,
+        nullable=False,
+        comment="per-object change number; the feed's _updated",
+    ),
+    sa.Column(
+        "fingerprint",
+        sa.String(64),
+        nullable=False,
+        comment="hash of the canonical content used for no-op suppression",
+    ),
+    sa.Column("deleted", sa.Boolean, nullable=False, comment="tombstone; the feed's _deleted"),
+    sa.Column(
+        "data",
+        sa.Text,
+        nullable=False,
+        comment="the record as the source returned it, JSON text (last known for tombstones)",
+    ),
+    sa.Column("first_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("changed_at", UtcDateTime(), nullable=False, comment="when change_seq was set"),
+    sa.Column(
+        "last_seen_run_id",
+        sa.Integer,
+        nullable=True,
+        comment="the last sync run whose fetch returned this record",
+    ),
+    sa.UniqueConstraint("object_type", "change_seq"),
+)
+
+# One row per object type: the sequence counter and the sync bookkeeping.
+object_state = sa.Table(
+    "object_state",
+    metadata,
+    sa.Column("object_type", sa.String(64), primary_key=True),
+    sa.Column(
+        "last_change_seq",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="the highest change_seq ever given out; never goes down",
+    ),
+    sa.Column(
+        "watermark",
+        UtcDateTime(),
+        nullable=True,
+        comment="incremental sync resumes from here (source modification time)",
+    ),
+    sa.Column(
+        "first_full_sync_at",
+        UtcDateTime(),
+        nullable=True,
+        comment="when the first complete full scan finished; the feed answers 503 until set",
+    ),
+    sa.Column("last_full_sync_at", UtcDateTime(), nullable=True),
+    sa.Column("last_incremental_sync_at", UtcDateTime(), nullable=True),
+)
+
+# One row per sync run (full or incremental), queued, running or finished.
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("object_type", sa.String(64), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False, comment="full | incremental"),
+    sa.Column(
+        "status",
+        sa.String(16),
+        nullable=False,
+        comment="queued | running | succeeded | failed",
+    ),
+    sa.Column("trigger", sa.String(16), nullable=False, comment="schedule | admin | cli | startup"),
+    sa.Column("queued_at", UtcDateTime(), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=True),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Column("fetched", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deleted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("requests", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True, comment="why the run failed; never a secret"),
+    sa.Index(None, "object_type", "id"),
+)

@@ -1,0 +1,44 @@
+"""Test helpers: realistic records and small store shortcuts."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from proxy.diff import Fingerprinter, Incoming, prepare
+
+FINGERPRINT = Fingerprinter()
+
+
+def contact(entity_id: int | str, version: int = 0, **props: str | None) -> dict[str, Any]:
+    """A contact shaped like HubSpot's (every value a string), ``version`` varying content."""
+    rng = random.Random(f"{entity_id}")
+    first = rng.choice(["Ada", "Brian", "Chen", "Dina", "Emil", "Fatima", "Gustav", "Hilde"])
+    last = rng.choice(["Berg", "Hansen", "Ito", "Jensen", "Kaur", "Larsen", "Moreau"])
+    properties: dict[str, str | None] = {
+        "hs_object_id": str(entity_id),
+        "email": f"{first.lower()}.{last.lower()}.{entity_id}@example.com",
+        "firstname": first,
+        "lastname": last,
+        "phone": f"+47 {rng.randint(10000000, 99999999)}",
+        "company": f"{last} & Co {version}",
+        "createdate": "2024-01-01T00:00:00.000Z",
+        "lastmodifieddate": f"2024-02-01T00:00:{version % 60:02d}.000Z",
+        "hs_merged_object_ids": None,
+    }
+    properties.update(props)
+    return {
+        "id": str(entity_id),
+        "properties": properties,
+        "createdAt": "2024-01-01T00:00:00.000Z",
+        "updatedAt": properties["lastmodifieddate"],
+        "archived": False,
+    }
+
+
+def archived(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "archived": True, "archivedAt": "2024-03-01T00:00:00.000Z"}
+
+
+def incoming(*records: dict[str, Any]) -> list[Incoming]:
+    return prepare(records, FINGERPRINT)

@@ -1,0 +1,78 @@
+"""Migration stairway: every revision upgrades, downgrades and upgrades again, on SQLite and
+Postgres; the newest revision matches the schema module (no model change without a
+migration); and `serve`-style upgrades may run from two processes at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from proxy.store import create_engine, migrate
+from proxy.store.schema import metadata
+
+REVISIONS = [
+    r.revision
+    for r in reversed(list(ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions()))
+]
+
+
+@pytest.fixture
+async def empty_url(database_url: str) -> str:
+    engine = create_engine(database_url)
+    try:
+        await migrate.downgrade(engine, "base")
+    finally:
+        await engine.dispose()
+    return database_url
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+async def test_stairway(empty_url: str, revision: str) -> None:
+    engine = create_engine(empty_url)
+    try:
+        await migrate.upgrade(engine, revision)
+        down_to = REVISIONS[REVISIONS.index(revision) - 1] if REVISIONS.index(revision) else "base"
+        await migrate.downgrade(engine, down_to)
+        await migrate.upgrade(engine, revision)
+        assert (await migrate.current(engine)).startswith(revision)
+    finally:
+        await engine.dispose()
+
+
+async def test_head_matches_the_schema_module(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_two_processes_upgrading_at_once_both_succeed(empty_url: str) -> None:
+    async def upgrade_in_a_process() -> tuple[int, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proxy.cli",
+            "db",
+            "upgrade",
+            env={**os.environ, "DATABASE_URL": empty_url, "LOG_LEVEL": "WARNING"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out
+
+    results = await asyncio.gather(upgrade_in_a_process(), upgrade_in_a_process())
+    for code, out in results:
+        assert code == 0, out.decode()
+        assert out.decode().strip().endswith(f"{REVISIONS[-1]} (head)")

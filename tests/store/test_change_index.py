@@ -1,0 +1,214 @@
+"""The change index on a real database (SQLite and Postgres): numbering, no-op suppression,
+deletion only from evidence, resurrection, persistence across restarts."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from proxy.store import Store
+from tests.helpers import archived, contact, incoming
+
+
+async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, dict]]:
+    status = await store.reader.object_status("contacts")
+    assert status is not None
+    out = []
+    async for rows in store.reader.feed("contacts", since=since, upto=status.last_change_seq):
+        out.extend((i, seq, deleted, orjson.loads(data)) for i, seq, deleted, data in rows)
+    return out
+
+
+async def test_creates_get_consecutive_numbers_in_page_order(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    result = await scan.apply_page(incoming(contact(3), contact(1), contact(2)))
+    assert (result.created, result.first_seq, result.last_seq) == (3, 1, 3)
+    rows = await feed_all(store)
+    assert [(i, seq) for i, seq, _, _ in rows] == [("3", 1), ("1", 2), ("2", 3)]
+    assert rows[0][3] == contact(3)  # stored verbatim
+
+
+async def test_unchanged_content_gets_no_new_number_whatever_the_key_order(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    reordered = dict(reversed(list(contact(1).items())))
+    reordered["properties"] = dict(reversed(list(contact(1)["properties"].items())))
+    result = await scan.apply_page(incoming(reordered, contact(2)))
+    assert (result.unchanged, result.changes) == (2, 0)
+    status = await store.reader.object_status("contacts")
+    assert status is not None and status.last_change_seq == 2
+
+
+async def test_a_content_change_moves_the_record_to_the_end(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    result = await scan.apply_page(incoming(contact(1, version=1)))
+    assert (result.updated, result.first_seq) == (1, 3)
+    rows = await feed_all(store)
+    assert [(i, seq) for i, seq, _, _ in rows] == [("2", 2), ("1", 3)]
+    assert rows[-1][3]["properties"]["company"].endswith("1")
+    assert await feed_all(store, since=2) == rows[-1:]
+
+
+async def test_ignored_properties_and_updated_at_do_not_count_as_change(
+    database_url: str,
+) -> None:
+    from proxy.diff import Fingerprinter, prepare
+
+    store = Store.open(database_url)
+    await store.register_object_types(["contacts"])
+    fp = Fingerprinter(ignored_properties=frozenset({"lastmodifieddate", "hs_ticker"}))
+    try:
+        scan = await store.begin_scan("contacts")
+        await scan.apply_page(prepare([contact(1, hs_ticker="1")], fp))
+        ticked = contact(1, version=7, hs_ticker="2")
+        ticked["properties"]["company"] = contact(1)["properties"]["company"]
+        result = await scan.apply_page(prepare([ticked], fp))
+        assert result.unchanged == 1
+        real = contact(1, hs_ticker="3", firstname="Changed")
+        assert (await scan.apply_page(prepare([real], fp))).updated == 1
+    finally:
+        await store.close()
+
+
+async def test_archived_record_becomes_tombstone_keeping_its_data(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    result = await scan.apply_page(incoming(archived(contact(1))))
+    assert (result.deleted, result.first_seq) == (1, 3)
+    rows = await feed_all(store, since=2)
+    assert rows == [("1", 3, True, archived(contact(1)))]
+    # Seeing the same archived record again is not a new change.
+    assert (await scan.apply_page(incoming(archived(contact(1))))).unchanged == 1
+
+
+async def test_archived_record_never_mirrored_is_skipped(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    result = await scan.apply_page(incoming(archived(contact(9))))
+    assert (result.skipped, result.changes) == (1, 0)
+    assert await feed_all(store) == []
+
+
+async def test_mark_deleted_tombstones_live_ids_only(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2), contact(3)))
+    result = await scan.mark_deleted(["2", "3", "404"])
+    assert (result.deleted, result.first_seq, result.last_seq) == (2, 4, 5)
+    again = await scan.mark_deleted(["2"])
+    assert again.deleted == 0
+    rows = await feed_all(store, since=3)
+    assert [(i, seq, d) for i, seq, d, _ in rows] == [("2", 4, True), ("3", 5, True)]
+    assert rows[0][3] == contact(2)  # last known data kept
+
+
+async def test_deleted_id_that_reappears_comes_back_live_with_new_number(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1)))
+    await scan.mark_deleted(["1"])
+    result = await scan.apply_page(incoming(contact(1)))
+    assert (result.updated, result.first_seq) == (1, 3)
+    assert [(i, seq, d) for i, seq, d, _ in await feed_all(store)] == [("1", 3, False)]
+
+
+async def test_complete_full_scan_tombstones_exactly_the_unseen(store: Store) -> None:
+    first = await store.begin_scan("contacts")
+    await first.apply_page(incoming(*(contact(i) for i in range(1, 6))))
+    await first.complete_full_scan()
+    await first.finish()
+
+    second = await store.begin_scan("contacts")
+    await second.apply_page(incoming(contact(1), contact(3)))
+    await second.apply_page(incoming(contact(5, version=2)))
+    result = await second.complete_full_scan()
+    assert result.deleted == 2
+    rows = await feed_all(store, since=5)
+    assert [(i, d) for i, d in ((r[0], r[2]) for r in rows)] == [
+        ("5", False),
+        ("2", True),
+        ("4", True),
+    ]
+    status = await store.reader.object_status("contacts", counts=True)
+    assert status is not None and (status.live, status.deleted) == (3, 2)
+
+
+async def test_a_scan_that_never_completes_deletes_nothing(store: Store) -> None:
+    first = await store.begin_scan("contacts")
+    await first.apply_page(incoming(contact(1), contact(2)))
+    await first.complete_full_scan()
+    interrupted = await store.begin_scan("contacts")
+    await interrupted.apply_page(incoming(contact(1)))
+    await interrupted.finish(error="HubSpot failed")
+    status = await store.reader.object_status("contacts", counts=True)
+    assert status is not None and (status.live, status.deleted) == (2, 0)
+
+
+async def test_records_seen_by_a_later_run_survive_an_earlier_scans_completion(
+    store: Store,
+) -> None:
+    full = await store.begin_scan("contacts")
+    await full.apply_page(incoming(contact(1)))
+    later = await store.begin_scan("contacts", mode="incremental")
+    await later.apply_page(incoming(contact(2)))  # created while the full scan ran
+    assert (await full.complete_full_scan()).deleted == 0
+
+
+async def test_readiness_and_numbers_survive_a_restart(database_url: str) -> None:
+    store = Store.open(database_url)
+    await store.register_object_types(["contacts"])
+    status = await store.reader.object_status("contacts")
+    assert status is not None and not status.ready
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    await scan.complete_full_scan()
+    await store.close()
+
+    reopened = Store.open(database_url)
+    await reopened.register_object_types(["contacts"])  # idempotent
+    try:
+        status = await reopened.reader.object_status("contacts")
+        assert status is not None and status.ready and status.last_change_seq == 2
+        scan = await reopened.begin_scan("contacts")
+        assert (await scan.apply_page(incoming(contact(3)))).first_seq == 3
+    finally:
+        await reopened.close()
+
+
+async def test_numbers_are_never_reused_after_tombstones(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    await scan.mark_deleted(["1", "2"])
+    result = await scan.apply_page(incoming(contact(3)))
+    assert result.first_seq == 5
+
+
+async def test_sequences_are_per_object_type(store: Store) -> None:
+    await store.register_object_types(["companies"])
+    await store.apply_page("contacts", incoming(contact(1), contact(2)))
+    result = await store.apply_page("companies", incoming(contact(1)))
+    assert result.first_seq == 1
+
+
+async def test_unknown_object_type_is_refused(store: Store) -> None:
+    from proxy.errors import StoreError
+
+    with pytest.raises(StoreError, match="not registered"):
+        await store.apply_page("deals", incoming(contact(1)))
+
+
+async def test_run_record_counts_what_happened(store: Store) -> None:
+    scan = await store.begin_scan("contacts")
+    await scan.apply_page(incoming(contact(1), contact(2)))
+    await scan.apply_page(incoming(contact(1), contact(2, version=1)))
+    await scan.mark_deleted(["1"])
+    await scan.finish(error="boom")
+    run = await store.reader.get_run(scan.run_id)
+    assert run is not None
+    assert (run.status, run.fetched, run.created, run.updated, run.deleted, run.unchanged) == (
+        "failed",
+        4,
+        2,
+        1,
+        1,
+        1,
+    )
+    assert run.error == "boom" and run.finished_at is not None
