@@ -1,30 +1,38 @@
-"""The application factory: routes, and the resources each run of the app owns."""
+"""The application factory: routes, and the resources each run of the app owns (database,
+HTTP session to HubSpot, scheduler), opened and closed by cleanup contexts in that order."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
 
-from proxy.api import feed, health
+from proxy.api import admin, feed, health
 from proxy.api.errors import error_middleware
-from proxy.api.keys import METRICS, SETTINGS, STORE
+from proxy.api.keys import CLIENT, METRICS, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
+from proxy.scheduler import SyncScheduler
+from proxy.sources.hubspot import client_from_settings
 from proxy.store import Store, migrate
+from proxy.sync import SyncRunner
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The HTTP app. Its cleanup contexts open the database (applying migrations first) and
-    close it again on shutdown."""
-    app = web.Application(middlewares=[error_middleware])
+def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
+    """The HTTP app. With ``schedule`` (the default) syncs run by themselves; without, only
+    when requested through the admin routes."""
+    app = web.Application(middlewares=[error_middleware, admin.admin_auth])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_client_ctx)
+    app.cleanup_ctx.append(_scheduler_ctx(schedule))
     feed.add_routes(app, settings.object_types)
+    admin.add_routes(app)
     health.add_routes(app)
     return app
 
@@ -39,3 +47,25 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession(
+        headers={"User-Agent": "change-proxy"}, raise_for_status=False
+    ) as session:
+        app[CLIENT] = client_from_settings(session, app[SETTINGS])
+        yield
+
+
+def _scheduler_ctx(schedule: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        runner = SyncRunner(app[STORE], app[CLIENT], app[SETTINGS])
+        scheduler = SyncScheduler(app[STORE], runner, app[SETTINGS])
+        app[SCHEDULER] = scheduler
+        await scheduler.start(schedule=schedule)
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+
+    return ctx

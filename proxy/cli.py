@@ -40,6 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     for s in SETTINGS:
         serve.add_argument(s.flag, dest=s.attr, metavar=s.name, help=f"{s.help} [{s.name}]")
 
+    sync = sub.add_parser("sync", help="one sync run in the foreground; non-zero exit on failure")
+    sync.add_argument("--object", default=None, help="object type (default: the first configured)")
+    sync.add_argument("--full", action="store_true", help="full scan instead of incremental")
+
+    demo = sub.add_parser(
+        "demo", help="built-in HubSpot simulator + the proxy on SQLite; prints the feed URL"
+    )
+    demo.add_argument("--contacts", type=int, default=3000, help="contacts in the simulator")
+    demo.add_argument(
+        "--churn-interval", type=float, default=2.0, help="seconds between simulated edits"
+    )
+    demo.add_argument("--port", dest="port", metavar="PORT", help="proxy port (default 5000)")
+    demo.add_argument(
+        "--database-url",
+        dest="database_url",
+        metavar="DATABASE_URL",
+        help="default: a SQLite file in a fresh temporary directory",
+    )
+
     status = sub.add_parser("status", help="per-object state and recent runs, from the database")
     status.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
@@ -65,6 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "sync":
+            from proxy.commands import sync_once
+
+            require(settings, "HUBSPOT_ACCESS_TOKEN")
+            object_type = args.object or settings.object_types[0]
+            return asyncio.run(sync_once(settings, object_type, full=args.full))
+        if args.command == "demo":
+            from proxy.commands import run_demo
+
+            return asyncio.run(
+                run_demo(
+                    settings,
+                    contacts=args.contacts,
+                    churn_interval=args.churn_interval,
+                    database_url=args.database_url,
+                )
+            )
         if args.command == "status":
             from proxy.status import print_status
 

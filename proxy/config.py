@@ -23,6 +23,10 @@ def _parse_int(raw: str) -> int:
     return int(raw.strip())
 
 
+def _parse_float(raw: str) -> float:
+    return float(raw.strip())
+
+
 def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -114,6 +118,54 @@ SETTINGS: tuple[Setting, ...] = (
         "comma list of properties left out of change detection "
         "(calculated ones that tick by themselves)",
     ),
+    Setting(
+        "INCLUDE_PROPERTIES",
+        _parse_list,
+        "",
+        "comma list of properties to mirror; empty means every property HubSpot defines",
+    ),
+    Setting(
+        "EXCLUDE_PROPERTIES",
+        _parse_list,
+        "",
+        "comma list of properties never fetched nor mirrored",
+    ),
+    Setting(
+        "SEARCH_OVERLAP_SECONDS",
+        _parse_int,
+        "300",
+        "incremental sync re-reads this much before its watermark (HubSpot's search lags writes)",
+    ),
+    Setting(
+        "HUBSPOT_REQUESTS_PER_10S",
+        _parse_int,
+        "100",
+        "request budget per rolling 10 s until HubSpot's rate-limit headers say otherwise",
+    ),
+    Setting(
+        "HUBSPOT_SEARCH_PER_SECOND",
+        _parse_int,
+        "4",
+        "search requests per second (HubSpot allows 5 per account)",
+    ),
+    Setting(
+        "HUBSPOT_TIMEOUT_SECONDS",
+        _parse_float,
+        "60",
+        "timeout of one HubSpot request",
+    ),
+    Setting(
+        "HUBSPOT_MAX_TRIES",
+        _parse_int,
+        "5",
+        "tries of one request on 5xx, timeouts and HTML bodies before the run fails",
+    ),
+    Setting(
+        "HUBSPOT_BACKOFF_SECONDS",
+        _parse_float,
+        "1",
+        "first retry delay; doubles per try, with jitter, capped at 60 s",
+    ),
     Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
 )
 
@@ -136,6 +188,14 @@ class Settings:
     admin_token: str | None
     feed_token: str | None
     ignore_properties: tuple[str, ...]
+    include_properties: tuple[str, ...]
+    exclude_properties: tuple[str, ...]
+    search_overlap_seconds: int
+    hubspot_requests_per_10s: int
+    hubspot_search_per_second: int
+    hubspot_timeout_seconds: float
+    hubspot_max_tries: int
+    hubspot_backoff_seconds: float
     log_level: str
 
     def redacted(self) -> dict[str, Any]:
@@ -203,6 +263,13 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"PORT: {settings.port} is not a TCP port")
     if settings.sync_interval_seconds < 0:
         raise ConfigError("SYNC_INTERVAL_SECONDS: must be 0 (disabled) or positive")
+    for name in ("hubspot_requests_per_10s", "hubspot_search_per_second", "hubspot_max_tries"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name.upper()}: must be at least 1")
+    if settings.hubspot_timeout_seconds <= 0 or settings.hubspot_backoff_seconds < 0:
+        raise ConfigError("HUBSPOT_TIMEOUT_SECONDS and HUBSPOT_BACKOFF_SECONDS must be positive")
+    if settings.search_overlap_seconds < 0:
+        raise ConfigError("SEARCH_OVERLAP_SECONDS: must not be negative")
     if not settings.object_types:
         raise ConfigError("OBJECT_TYPES: name at least one object type")
     for name in settings.object_types:

@@ -59,5 +59,7 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # SQLAlchemy and aiosqlite are chatty at DEBUG; their level follows ours only to WARNING.
     logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
+    # APScheduler logs every job it runs at INFO; the sync logs what those jobs did.
+    logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
     # Alembic lists its plugins at INFO on every start; only the migrations it runs matter.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -6,11 +6,15 @@ from aiohttp import web
 
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
+from proxy.scheduler import SyncScheduler
+from proxy.sources.hubspot import HubSpotClient
 from proxy.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
+CLIENT = web.AppKey("hubspot_client", HubSpotClient)
+SCHEDULER = web.AppKey("scheduler", SyncScheduler)
 
 # Set once a streamed response has sent its headers: from then on an error can only abort
 # the connection (see the error middleware).

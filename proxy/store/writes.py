@@ -27,6 +27,8 @@ from proxy.store.schema import entities, object_state, sync_runs
 
 # How many ids one statement names. SQLite allows 32766 bound parameters; Postgres 32767.
 _ID_CHUNK = 1000
+# A run's counters are saved this often while it runs, not only at its end.
+PROGRESS_EVERY_PAGES = 20
 
 
 def utcnow() -> datetime:
@@ -400,6 +402,10 @@ class Store:
                 .values(status="running", started_at=utcnow())
             )
 
+    async def set_run_mode(self, run_id: int, mode: str) -> None:
+        async with self.write() as conn:
+            await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(mode=mode))
+
     async def save_run_progress(self, run_id: int, counts: RunCounts) -> None:
         async with self.write() as conn:
             await conn.execute(
@@ -448,11 +454,15 @@ class ScanWriter:
         self.object_type = object_type
         self.run_id = run_id
         self.counts = RunCounts()
+        self._pages = 0
 
     async def apply_page(self, records: Sequence[Incoming]) -> ApplyResult:
         result = await self.store.apply_page(self.object_type, records, self.run_id)
         self.counts.fetched += len(records)
         self.counts.add_result(result)
+        self._pages += 1
+        if self._pages % PROGRESS_EVERY_PAGES == 0:  # so /admin/runs/{id} shows a long run move
+            await self.store.save_run_progress(self.run_id, self.counts)
         return result
 
     async def mark_deleted(self, entity_ids: Iterable[str]) -> ApplyResult:

@@ -20,7 +20,7 @@ def make_client(
     """The real app on this test's fresh database; keyword arguments are settings."""
 
     async def factory(**env: str) -> TestClient:
-        return await aiohttp_client(create_app(make_settings(database_url, **env)))
+        return await aiohttp_client(create_app(make_settings(database_url, **env), schedule=False))
 
     return factory
 

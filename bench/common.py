@@ -1,0 +1,433 @@
+"""What every benchmark needs: a throwaway database, the real server as a child process, an
+RSS sampler, the machine description, and writing one's own section of ``RESULTS.md``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+import psutil  # type: ignore[import-untyped]  # no stubs in the venv
+from sqlalchemy.engine import make_url
+
+from proxy.config import SETTINGS
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+class BenchError(Exception):
+    """A benchmark could not run (setup failed, or a result failed verification)."""
+
+
+# --- the database -----------------------------------------------------------------------------
+
+
+@dataclass
+class BenchDatabase:
+    """A database this run created and will drop: a SQLite file, or a Postgres database.
+
+    Never touches a database that existed before: a named SQLite file must not exist yet, and
+    a named Postgres database must not exist yet (the run refuses rather than reuse it)."""
+
+    url: str  # plain URL, as DATABASE_URL takes it
+    backend: str  # "sqlite" | "postgresql"
+    workdir: Path  # temp dir for the server log (and the default SQLite file)
+    sqlite_path: Path | None = None
+    pg_admin_dsn: str | None = None  # the maintenance database, to CREATE/DROP from
+    pg_name: str | None = None
+    keep: bool = False
+    _created: bool = field(default=False, repr=False)
+
+    @classmethod
+    def create(cls, url: str | None, *, prefix: str, keep: bool = False) -> BenchDatabase:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+        try:
+            db = cls._create(url, prefix=prefix, workdir=workdir, keep=keep)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return db
+
+    @classmethod
+    def _create(cls, url: str | None, *, prefix: str, workdir: Path, keep: bool) -> BenchDatabase:
+        if url is None:
+            path = workdir / "mirror.db"
+            return cls(f"sqlite:///{path}", "sqlite", workdir, sqlite_path=path, keep=keep)
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if not parsed.database:
+                raise BenchError("--database-url: SQLite needs a file path")
+            path = Path(parsed.database).resolve()
+            if path.exists():
+                raise BenchError(f"{path} exists; the benchmark only uses a database it creates")
+            return cls(f"sqlite:///{path}", "sqlite", workdir, sqlite_path=path, keep=keep)
+        if backend != "postgresql":
+            raise BenchError(f"--database-url: unsupported backend {backend!r}")
+        name = parsed.database or f"{prefix.replace('-', '_')}_{secrets.token_hex(4)}"
+        if not name.replace("_", "").isalnum():
+            raise BenchError(f"--database-url: use a plain database name, not {name!r}")
+        plain = parsed.set(drivername="postgresql")
+        admin = plain.set(database="postgres").render_as_string(hide_password=False)
+        db = cls(
+            plain.set(database=name).render_as_string(hide_password=False),
+            "postgresql",
+            workdir,
+            pg_admin_dsn=admin,
+            pg_name=name,
+            keep=keep,
+        )
+        asyncio.run(db._pg_create())
+        db._created = True
+        return db
+
+    async def _pg_create(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        conn = await asyncpg.connect(self.pg_admin_dsn)
+        try:
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", self.pg_name
+            )
+            if exists:
+                raise BenchError(
+                    f"database {self.pg_name!r} exists; the benchmark only uses a database it "
+                    f"creates (drop it with: psql -c 'DROP DATABASE {self.pg_name}')"
+                )
+            await conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+        finally:
+            await conn.close()
+
+    async def _pg_drop(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.pg_admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def server_version(self) -> str:
+        if self.backend == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version}"
+        import asyncpg
+
+        async def query() -> str:
+            conn = await asyncpg.connect(self.url)
+            try:
+                return str(await conn.fetchval("SHOW server_version"))
+            finally:
+                await conn.close()
+
+        return f"PostgreSQL {asyncio.run(query())}"
+
+    def describe(self) -> str:
+        """E.g. ``SQLite 3.40.1, a fresh file (WAL)``, ``PostgreSQL 15.4, a fresh database on
+        127.0.0.1:5432``."""
+        if self.backend == "sqlite":
+            return f"{self.server_version()}, a fresh file (WAL)"
+        parsed = make_url(self.url)
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        return f"{self.server_version()}, a fresh database on {where}"
+
+    def drop(self) -> None:
+        """Remove what :meth:`create` made (unless ``keep``); safe to call twice."""
+        if self.keep:
+            print(f"kept the database: {self.url}", file=sys.stderr)
+            return
+        if self.backend == "postgresql" and self._created:
+            asyncio.run(self._pg_drop())
+            self._created = False
+        if self.sqlite_path is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.sqlite_path}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def change_proxy_executable() -> str:
+    """The venv's ``change-proxy`` (next to the running interpreter), else the one on PATH."""
+    beside = Path(sys.executable).parent / "change-proxy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("change-proxy")
+    if found is None:
+        raise BenchError("change-proxy is not installed (pip install -e . into the venv)")
+    return found
+
+
+class ServerProcess:
+    """``change-proxy serve`` on a free port, sync disabled, logs to a file. A context
+    manager: the process is stopped on exit, whatever happened."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        environ = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
+        environ.update(
+            DATABASE_URL=database_url,
+            HUBSPOT_ACCESS_TOKEN="bench-token",
+            HUBSPOT_BASE_URL="http://127.0.0.1:9",  # never used: sync is disabled
+            SYNC_INTERVAL_SECONDS="0",
+            FULL_SYNC_CRON="",
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            LOG_LEVEL="WARNING",
+        )
+        environ.update(env)
+        self.command = [change_proxy_executable(), "serve"]
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(
+            self.command, env=environ, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        self.process = psutil.Process(self.popen.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+    async def wait_ready(self, object_type: str, *, within: float = 60.0) -> dict[str, object]:
+        """Poll ``GET /health`` until it answers 200 with ``object_type`` ready."""
+        deadline = time.monotonic() + within
+        last = "no answer yet"
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.popen.poll() is not None:
+                    raise BenchError(
+                        f"change-proxy serve exited with {self.popen.returncode}:\n"
+                        + self.log_tail()
+                    )
+                try:
+                    async with session.get(
+                        f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=5)
+                    ) as resp:
+                        body = await resp.json(content_type=None)
+                        objects = body.get("objects", {}) if isinstance(body, dict) else {}
+                        if resp.status == 200 and objects.get(object_type, {}).get("ready"):
+                            return dict(body)
+                        last = f"{resp.status} {body}"
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(0.1)
+        raise BenchError(
+            f"server not ready after {within:.0f}s (last: {last}):\n" + self.log_tail()
+        )
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RssSampler:
+    """Samples a process's RSS every ``interval`` seconds in a background thread; ``peak``
+    is the largest sample seen between ``__enter__`` and ``__exit__``."""
+
+    def __init__(self, process: psutil.Process, interval: float = 0.02) -> None:
+        self.process = process
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+# --- describing the run -----------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return f"{line.split('=', 1)[1].strip(chr(34))}, Linux {platform.release()}"
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def machine_line() -> str:
+    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 0
+    physical = psutil.cpu_count(logical=False)
+    cores = f"{logical} logical cores" + (f" ({physical} physical)" if physical else "")
+    ram = psutil.virtual_memory().total / 2**30
+    return (
+        f"{_cpu_model()}, {cores}, {ram:.1f} GiB RAM; Python {platform.python_version()}; "
+        f"SQLite {sqlite3.sqlite_version}; {_os_name()}"
+    )
+
+
+def git_revision() -> str:
+    """``abc1234`` or ``abc1234 (+ uncommitted changes)``; read-only git commands only."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # status must not touch the index
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "proxy", "migrations"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (+ uncommitted changes in proxy/)" if dirty else head
+
+
+def command_line(module: str, argv: list[str]) -> str:
+    """The command as a person would type it from the repository root."""
+    import shlex
+
+    python = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(REPO) if python.is_absolute() else python
+    return shlex.join([str(python), "-m", module, *argv])
+
+
+# --- RESULTS.md sections ----------------------------------------------------------------------
+
+
+def _heading_level(line: str) -> int:
+    stripped = line.rstrip()
+    hashes = len(stripped) - len(stripped.lstrip("#"))
+    if 0 < hashes <= 6 and (len(stripped) == hashes or stripped[hashes] == " "):
+        return hashes
+    return 0
+
+
+def _find_section(lines: list[str], heading: str) -> tuple[int, int] | None:
+    """Line range [start, end) of the section whose heading line is ``heading``: up to the
+    next heading of the same or a higher level (fenced code blocks are skipped)."""
+    level = _heading_level(heading)
+    start: int | None = None
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if start is None:
+            if line.rstrip() == heading:
+                start = i
+        elif 0 < _heading_level(line) <= level:
+            return start, i
+    return None if start is None else (start, len(lines))
+
+
+def get_section(text: str, heading: str) -> str | None:
+    lines = text.splitlines()
+    found = _find_section(lines, heading)
+    if found is None:
+        return None
+    return "\n".join(lines[found[0] : found[1]]).rstrip() + "\n"
+
+
+def replace_section(text: str, heading: str, section: str) -> str:
+    """``text`` with the section headed ``heading`` replaced by ``section`` (which starts
+    with that heading line), or with ``section`` appended when there is none."""
+    lines = text.splitlines()
+    found = _find_section(lines, heading)
+    new = section.rstrip().splitlines()
+    if found is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        out = [*lines, "", *new] if lines else new
+    else:
+        start, end = found
+        tail = lines[end:]
+        out = [*lines[:start], *new, *([""] if tail else []), *tail]
+    return "\n".join(out).rstrip() + "\n"
+
+
+RESULTS_PREAMBLE = """# Benchmark results
+
+Written by the runners in `bench/` (see `bench/README.md`); each benchmark owns one `## <name>`
+section and rewrites only that one. Figures are from one machine and one run: compare runs
+on the same machine, not across machines.
+"""

@@ -1,0 +1,596 @@
+"""Feed throughput: how fast the real server streams ``GET /contacts`` out of a large mirror,
+against a floor (one plain SELECT serialised with orjson), and how much memory it takes.
+
+    .venv/bin/python -m bench.feed                       # SQLite in a temp dir, N=100,000
+    .venv/bin/python -m bench.feed --database-url postgresql://postgres@127.0.0.1:5432/bench_feed
+
+Steps: create a fresh database, store N realistic contacts through the real write API
+(``Store.begin_scan`` / ``ScanWriter.apply_page`` in pages of 100), start ``change-proxy
+serve`` as a child process, then time (best of ``--runs`` after a warm-up) an unpaged pull, a
+paged pull (``limit`` + ``since``, as Sesam pages) and the floor, while sampling the server's
+RSS. Prints a table and rewrites this backend's part of the ``## feed`` section of
+``bench/RESULTS.md``. A runner for people: nothing here is a test, and no test asserts times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.common import (
+    RESULTS,
+    RESULTS_PREAMBLE,
+    BenchDatabase,
+    BenchError,
+    RssSampler,
+    ServerProcess,
+    command_line,
+    get_section,
+    git_revision,
+    machine_line,
+    replace_section,
+)
+from bench.contacts import contacts, entity_ids
+from proxy.diff import Fingerprinter, prepare
+from proxy.store import Store, migrate
+
+OBJECT_TYPE = "contacts"
+INGEST_PAGE = 100
+FLOOR_SQL = (
+    "SELECT entity_id, change_seq, deleted, data FROM entities "
+    "WHERE object_type = 'contacts' ORDER BY change_seq"
+)
+
+# The issue's targets.
+TARGET_RATE = 60_000  # entities/s, unpaged
+TARGET_FLOOR_RATIO = 2.5  # floor rate / unpaged rate, at most
+TARGET_PEAK_RSS = 150 * 10**6  # bytes (MB = 10^6 bytes), server peak during the unpaged pull
+
+SECTION = "## feed"
+BACKEND_HEADINGS = {"sqlite": "### SQLite", "postgresql": "### PostgreSQL"}
+FEED_INTRO = f"""{SECTION}
+
+`GET /contacts` served by the real `change-proxy serve` process (sync disabled) out of a mirror
+of N realistic HubSpot contacts (~1 KB of JSON each) stored through the real write API; the
+client is aiohttp in the benchmark process on the same machine. Each figure is the best of 3
+runs after a warm-up. *unpaged*: one `GET /contacts`, timed from the request to the last body
+byte. *paged*: `?limit=1000&since=<last _updated>` until an empty page, as Sesam pages, timed
+as the sum of the requests (client-side parsing between requests left out; the wall time with
+it is listed too). *floor*: the same rows read with one plain `SELECT` (stdlib `sqlite3`, or
+asyncpg) and serialised with one `orjson.dumps` of the row list, in the benchmark process.
+Every pull is verified untimed: N entities, each `_id` once, `_updated` strictly ascending.
+Peak RSS is the server's, sampled every 20 ms. How to run: `bench/README.md`.
+"""
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Ingest:
+    n: int
+    pages: int
+    seconds: float  # project code only: prepare + apply_page + completing the scan
+    data_bytes: int  # total stored JSON
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.seconds
+
+    @property
+    def mean_size(self) -> float:
+        return self.data_bytes / self.n
+
+
+@dataclass
+class Pull:
+    seconds: float  # request to last byte (summed over the requests when paged)
+    body_bytes: int
+    requests: int = 1
+    wall_seconds: float = 0.0  # paged: including client-side parsing between requests
+    parse_seconds: float = 0.0  # client orjson.loads, untimed for unpaged
+    server_cpu_seconds: float = 0.0
+    peak_rss: int = 0
+
+
+@dataclass
+class Floor:
+    seconds: float
+    out_bytes: int
+
+
+@dataclass
+class Target:
+    name: str
+    required: str
+    measured: str
+    passed: bool
+
+
+@dataclass
+class Report:
+    backend: str
+    database: str
+    command: str
+    n: int
+    limit: int
+    ingest: Ingest
+    feed_mean_size: float = 0.0
+    idle_rss: int = 0
+    rss_after: int = 0
+    warmup_peak_rss: int = 0
+    unpaged: list[Pull] = field(default_factory=list)
+    paged: list[Pull] = field(default_factory=list)
+    floor: list[Floor] = field(default_factory=list)
+
+    @staticmethod
+    def _best_pull(pulls: list[Pull]) -> Pull:
+        return min(pulls, key=lambda p: p.seconds)
+
+    @property
+    def best_unpaged(self) -> Pull:
+        return self._best_pull(self.unpaged)
+
+    @property
+    def best_paged(self) -> Pull:
+        return self._best_pull(self.paged)
+
+    @property
+    def best_floor(self) -> Floor:
+        return min(self.floor, key=lambda f: f.seconds)
+
+    def rate(self, seconds: float) -> float:
+        return self.n / seconds
+
+    @property
+    def peak_rss(self) -> int:
+        """The largest server RSS seen during any unpaged pull, the warm-up included."""
+        return max([self.warmup_peak_rss, *(p.peak_rss for p in self.unpaged)])
+
+    def targets(self) -> list[Target]:
+        unpaged = self.rate(self.best_unpaged.seconds)
+        ratio = self.rate(self.best_floor.seconds) / unpaged
+        return [
+            Target(
+                "unpaged throughput",
+                f"≥ {TARGET_RATE:,} entities/s",
+                f"{unpaged:,.0f} entities/s",
+                unpaged >= TARGET_RATE,
+            ),
+            Target(
+                "unpaged vs floor (floor rate / unpaged rate)",
+                f"≤ {TARGET_FLOOR_RATIO}x",
+                f"{ratio:.2f}x",
+                ratio <= TARGET_FLOOR_RATIO,
+            ),
+            Target(
+                "server peak RSS during the unpaged pull",
+                f"< {TARGET_PEAK_RSS / 10**6:.0f} MB",
+                f"{_mb(self.peak_rss)} MB",
+                self.peak_rss < TARGET_PEAK_RSS,
+            ),
+        ]
+
+
+def _mb(n: int) -> str:
+    return f"{n / 10**6:.1f}"
+
+
+# --- step 2: the mirror -----------------------------------------------------------------------
+
+
+async def ingest(url: str, n: int) -> Ingest:
+    """N contacts through the project's real write path, pages of 100, one complete full
+    scan; times only the project's code (generating the records is left out)."""
+    store = Store.open(url)
+    try:
+        await migrate.upgrade(store.engine)
+        await store.register_object_types([OBJECT_TYPE])
+        fingerprint = Fingerprinter()
+        busy = 0.0
+        data_bytes = created = pages = 0
+        started = time.perf_counter()
+        scan = await store.begin_scan(OBJECT_TYPE)
+        busy += time.perf_counter() - started
+        page: list[dict[str, Any]] = []
+        for record in contacts(n):
+            page.append(record)
+            if len(page) < INGEST_PAGE:
+                continue
+            t0 = time.perf_counter()
+            rows = prepare(page, fingerprint)
+            result = await scan.apply_page(rows)
+            busy += time.perf_counter() - t0
+            created += result.created
+            data_bytes += sum(len(row.data.encode()) for row in rows)
+            pages += 1
+            page = []
+        if page:
+            t0 = time.perf_counter()
+            rows = prepare(page, fingerprint)
+            result = await scan.apply_page(rows)
+            busy += time.perf_counter() - t0
+            created += result.created
+            data_bytes += sum(len(row.data.encode()) for row in rows)
+            pages += 1
+        t0 = time.perf_counter()
+        await scan.complete_full_scan()
+        await scan.finish()
+        busy += time.perf_counter() - t0
+        if created != n:
+            raise BenchError(f"ingest created {created} entities, expected {n}")
+        return Ingest(n=n, pages=pages, seconds=busy, data_bytes=data_bytes)
+    finally:
+        await store.close()
+
+
+# --- step 4: the pulls ------------------------------------------------------------------------
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> bytes:
+    async with session.get(url) as resp:
+        chunks = [chunk async for chunk in resp.content.iter_any()]
+        body = b"".join(chunks)
+        if resp.status != 200:
+            raise BenchError(f"GET {url}: {resp.status} {body[:300]!r}")
+        if not resp.headers.get("Content-Type", "").startswith("application/json"):
+            raise BenchError(f"GET {url}: Content-Type {resp.headers.get('Content-Type')}")
+        return body
+
+
+def _verify(entities: Any, expected: Sequence[str], what: str) -> None:
+    """Exactly the expected ids, each once, ``_updated`` strictly ascending."""
+    if not isinstance(entities, list):
+        raise BenchError(f"{what}: the body is not a JSON array")
+    if len(entities) != len(expected):
+        raise BenchError(f"{what}: {len(entities)} entities, expected {len(expected)}")
+    ids = [e["_id"] for e in entities]
+    if len(set(ids)) != len(ids) or set(ids) != set(expected):
+        raise BenchError(f"{what}: the ids are not exactly the stored ones, each once")
+    previous = 0
+    for e in entities:
+        if not isinstance(e["_updated"], int) or e["_updated"] <= previous:
+            raise BenchError(f"{what}: _updated not strictly ascending at {e['_id']}")
+        previous = e["_updated"]
+
+
+async def pull_unpaged(
+    session: aiohttp.ClientSession, server: ServerProcess, expected: Sequence[str]
+) -> Pull:
+    url = f"{server.base_url}/{OBJECT_TYPE}"
+    cpu_before = server.process.cpu_times()
+    with RssSampler(server.process) as rss:
+        started = time.perf_counter()
+        body = await _get(session, url)
+        seconds = time.perf_counter() - started
+    cpu_after = server.process.cpu_times()
+    t0 = time.perf_counter()
+    entities = orjson.loads(body)
+    parse = time.perf_counter() - t0
+    _verify(entities, expected, "unpaged pull")
+    return Pull(
+        seconds=seconds,
+        body_bytes=len(body),
+        wall_seconds=seconds,
+        parse_seconds=parse,
+        server_cpu_seconds=(cpu_after.user + cpu_after.system)
+        - (cpu_before.user + cpu_before.system),
+        peak_rss=rss.peak,
+    )
+
+
+async def pull_paged(
+    session: aiohttp.ClientSession, server: ServerProcess, expected: Sequence[str], limit: int
+) -> Pull:
+    """Sesam's paging: ``limit`` and the last page's last ``_updated`` as ``since``, until a
+    page comes back empty."""
+    seen: list[dict[str, Any]] = []
+    since: int | None = None
+    in_requests = parse = 0.0
+    requests = body_bytes = 0
+    cpu_before = server.process.cpu_times()
+    with RssSampler(server.process) as rss:
+        started = time.perf_counter()
+        while True:
+            url = f"{server.base_url}/{OBJECT_TYPE}?limit={limit}"
+            if since is not None:
+                url += f"&since={since}"
+            t0 = time.perf_counter()
+            body = await _get(session, url)
+            t1 = time.perf_counter()
+            page = orjson.loads(body)
+            parse += time.perf_counter() - t1
+            in_requests += t1 - t0
+            requests += 1
+            body_bytes += len(body)
+            if not isinstance(page, list):
+                raise BenchError(f"GET {url}: not a JSON array")
+            if not page:
+                break
+            if len(page) > limit:
+                raise BenchError(f"GET {url}: {len(page)} entities, more than limit={limit}")
+            seen.extend(page)
+            since = int(page[-1]["_updated"])
+        wall = time.perf_counter() - started
+    cpu_after = server.process.cpu_times()
+    _verify(seen, expected, "paged pull")
+    return Pull(
+        seconds=in_requests,
+        body_bytes=body_bytes,
+        requests=requests,
+        wall_seconds=wall,
+        parse_seconds=parse,
+        server_cpu_seconds=(cpu_after.user + cpu_after.system)
+        - (cpu_before.user + cpu_before.system),
+        peak_rss=rss.peak,
+    )
+
+
+async def floor_once(db: BenchDatabase, n: int) -> Floor:
+    """One plain SELECT of the feed's rows, serialised into one buffer by orjson."""
+    if db.backend == "sqlite":
+        assert db.sqlite_path is not None
+        conn = sqlite3.connect(db.sqlite_path)
+        try:
+            t0 = time.perf_counter()
+            rows = conn.execute(FLOOR_SQL).fetchall()
+            out = orjson.dumps(rows)
+            seconds = time.perf_counter() - t0
+        finally:
+            conn.close()
+    else:
+        import asyncpg  # type: ignore[import-untyped]
+
+        pg = await asyncpg.connect(db.url)
+        try:
+            t0 = time.perf_counter()
+            records = await pg.fetch(FLOOR_SQL)
+            rows = [tuple(r) for r in records]
+            out = orjson.dumps(rows)
+            seconds = time.perf_counter() - t0
+        finally:
+            await pg.close()
+    if len(rows) != n:
+        raise BenchError(f"floor: {len(rows)} rows, expected {n}")
+    return Floor(seconds=seconds, out_bytes=len(out))
+
+
+async def measure(
+    report: Report, db: BenchDatabase, server: ServerProcess, *, runs: int, limit: int
+) -> None:
+    expected = entity_ids(report.n)
+    await server.wait_ready(OBJECT_TYPE)
+    timeout = aiohttp.ClientTimeout(total=600, sock_read=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        report.idle_rss = server.process.memory_info().rss
+        warm = await pull_unpaged(session, server, expected)
+        report.warmup_peak_rss = warm.peak_rss
+        report.feed_mean_size = warm.body_bytes / report.n
+        for i in range(runs):
+            pull = await pull_unpaged(session, server, expected)
+            report.unpaged.append(pull)
+            _progress(f"unpaged {i + 1}/{runs}: {pull.seconds:.2f} s")
+        await pull_paged(session, server, expected, limit)
+        for i in range(runs):
+            pull = await pull_paged(session, server, expected, limit)
+            report.paged.append(pull)
+            _progress(f"paged {i + 1}/{runs}: {pull.seconds:.2f} s in {pull.requests} requests")
+        report.rss_after = server.process.memory_info().rss
+    await floor_once(db, report.n)
+    for i in range(runs):
+        floor = await floor_once(db, report.n)
+        report.floor.append(floor)
+        _progress(f"floor {i + 1}/{runs}: {floor.seconds:.2f} s")
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _progress(message: str) -> None:
+    print(f"[bench.feed] {message}", file=sys.stderr, flush=True)
+
+
+def _rows(report: Report) -> list[tuple[str, str, str, str]]:
+    """(measure, time, entities/s, floor ratio) for the printed and the written table."""
+    floor_rate = report.rate(report.best_floor.seconds)
+    unpaged, paged, floor = report.best_unpaged, report.best_paged, report.best_floor
+    return [
+        (
+            "unpaged `GET /contacts`",
+            f"{unpaged.seconds:.2f} s",
+            f"{report.rate(unpaged.seconds):,.0f}",
+            f"{floor_rate / report.rate(unpaged.seconds):.2f}x",
+        ),
+        (
+            f"paged `?limit={report.limit}&since=…` ({paged.requests} requests)",
+            f"{paged.seconds:.2f} s",
+            f"{report.rate(paged.seconds):,.0f}",
+            f"{floor_rate / report.rate(paged.seconds):.2f}x",
+        ),
+        (
+            "floor: one `SELECT` + `orjson.dumps`",
+            f"{floor.seconds:.2f} s",
+            f"{floor_rate:,.0f}",
+            "1.00x",
+        ),
+    ]
+
+
+def _details(report: Report) -> list[str]:
+    unpaged, paged = report.best_unpaged, report.best_paged
+    return [
+        f"ingest (extra): {report.n:,} contacts in {report.ingest.pages:,} pages of "
+        f"{INGEST_PAGE} through `ScanWriter.apply_page` + `complete_full_scan`: "
+        f"{report.ingest.seconds:.1f} s, {report.ingest.rate:,.0f} contacts/s",
+        f"unpaged, best run: {unpaged.body_bytes / 10**6:.1f} MB body "
+        f"({unpaged.body_bytes / 10**6 / unpaged.seconds:.0f} MB/s); server CPU "
+        f"{unpaged.server_cpu_seconds:.2f} s of {unpaged.seconds:.2f} s wall; client "
+        f"`orjson.loads` of the body {unpaged.parse_seconds:.2f} s (not timed)",
+        f"paged, best run: wall time including the client's parsing between requests "
+        f"{paged.wall_seconds:.2f} s ({report.rate(paged.wall_seconds):,.0f} entities/s); "
+        f"server CPU {paged.server_cpu_seconds:.2f} s",
+        f"server RSS: idle {_mb(report.idle_rss)} MB before the first pull; peak "
+        f"{_mb(report.peak_rss)} MB over the unpaged pulls (warm-up included; measured runs "
+        + ", ".join(_mb(p.peak_rss) for p in report.unpaged)
+        + f" MB); peak {_mb(max(p.peak_rss for p in report.paged))} MB during the paged pulls; "
+        f"{_mb(report.rss_after)} MB after them",
+        "all runs (s): unpaged "
+        + ", ".join(f"{p.seconds:.2f}" for p in report.unpaged)
+        + "; paged "
+        + ", ".join(f"{p.seconds:.2f}" for p in report.paged)
+        + "; floor "
+        + ", ".join(f"{f.seconds:.2f}" for f in report.floor),
+    ]
+
+
+def print_report(report: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"feed, {report.database}, N={report.n:,}")
+    for column in ("measure", "time", "entities/s", "floor ratio"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in _rows(report):
+        table.add_row(*(cell.replace("`", "") for cell in row))
+    console.print(table)
+    targets = Table(title="targets")
+    for column in ("target", "required", "measured", "result"):
+        targets.add_column(column)
+    for t in report.targets():
+        verdict = "[green]PASS[/green]" if t.passed else "[red]FAIL[/red]"
+        targets.add_row(t.name, t.required, t.measured, verdict)
+    console.print(targets)
+    console.print(
+        f"mean entity size: {report.ingest.mean_size:,.0f} B stored, "
+        f"{report.feed_mean_size:,.0f} B in the feed"
+    )
+    for line in _details(report):
+        console.print(line.replace("`", ""), highlight=False)
+
+
+def backend_section(report: Report, when: datetime) -> str:
+    heading = BACKEND_HEADINGS[report.backend]
+    lines = [
+        heading,
+        "",
+        f"- command: `{report.command}`",
+        f"- run: {when:%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
+        f"- machine: {machine_line()}",
+        f"- database: {report.database}",
+        f"- N = {report.n:,} contacts; mean entity size {report.ingest.mean_size:,.0f} B of "
+        f"stored JSON ({report.feed_mean_size:,.0f} B per feed entity with `_id`, `_updated`, "
+        "`_deleted`)",
+        "",
+        "| measure (best of 3) | time | entities/s | floor rate / this rate |",
+        "| --- | ---: | ---: | ---: |",
+        *(f"| {' | '.join(row)} |" for row in _rows(report)),
+        "",
+        "| target | required | measured | result |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {t.name} | {t.required} | {t.measured} | {'PASS' if t.passed else 'FAIL'} |"
+            for t in report.targets()
+        ),
+        "",
+        *(f"- {line}" for line in _details(report)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(path: Path, report: Report, when: datetime) -> None:
+    """Replace this backend's subsection of ``## feed``; leave everything else as it is."""
+    text = path.read_text() if path.exists() else RESULTS_PREAMBLE
+    old = get_section(text, SECTION)
+    section = FEED_INTRO
+    if old is not None:  # keep the other backend's subsection
+        for heading in BACKEND_HEADINGS.values():
+            sub = get_section(old, heading)
+            if sub is not None:
+                section = replace_section(section, heading, sub)
+    section = replace_section(
+        section, BACKEND_HEADINGS[report.backend], backend_section(report, when)
+    )
+    path.write_text(replace_section(text, SECTION, section))
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.feed", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--n", type=int, default=100_000, help="contacts to store (100000)")
+    parser.add_argument(
+        "--database-url",
+        help="where to build the mirror: default a SQLite file in a temp dir; "
+        "sqlite:///PATH (must not exist) or postgresql://user@host:port/NAME (NAME must not "
+        "exist; created, then dropped)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (bench/RESULTS.md)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per figure (3)")
+    parser.add_argument("--limit", type=int, default=1000, help="page size of the paged pull")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    if args.n < 1 or args.runs < 1 or args.limit < 1:
+        print("bench.feed: --n, --runs and --limit must be positive", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    when = datetime.now(UTC)
+    try:
+        db = BenchDatabase.create(args.database_url, prefix="bench-feed", keep=args.keep_db)
+    except BenchError as exc:
+        print(f"bench.feed: {exc}", file=sys.stderr)
+        return 2
+    try:
+        database = db.describe()
+        _progress(f"storing {args.n:,} contacts in {database} ...")
+        stored = asyncio.run(ingest(db.url, args.n))
+        _progress(f"stored in {stored.seconds:.1f} s ({stored.rate:,.0f}/s); starting the server")
+        report = Report(
+            backend=db.backend,
+            database=database,
+            command=command_line("bench.feed", argv_list),
+            n=args.n,
+            limit=args.limit,
+            ingest=stored,
+        )
+        with ServerProcess(db.url, db.workdir / "server.log") as server:
+            try:
+                asyncio.run(measure(report, db, server, runs=args.runs, limit=args.limit))
+            except BaseException:
+                print(f"server log tail:\n{server.log_tail()}", file=sys.stderr)
+                raise
+    except BenchError as exc:
+        print(f"bench.feed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.drop()
+    print_report(report)
+    write_results(args.out, report, when)
+    _progress(f"wrote {args.out}; total {time.perf_counter() - started:.0f} s")
+    if args.check and not all(t.passed for t in report.targets()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""The foreground commands behind ``change-proxy sync`` and ``change-proxy demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from proxy.config import Settings, load_settings
+from proxy.sources.hubspot import client_from_settings
+from proxy.store import Store, migrate
+from proxy.store.writes import RunCounts
+from proxy.sync import FULL, INCREMENTAL, SyncRunner, describe
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _progress_display(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} records"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        yield progress
+
+
+async def sync_once(settings: Settings, object_type: str, *, full: bool) -> int:
+    """One sync run in the foreground. A progress bar on a terminal, log lines otherwise;
+    exit status 0 on success, 1 on failure."""
+    store = Store.open(settings.database_url)
+    try:
+        await migrate.upgrade(store.engine)
+        await store.register_object_types([object_type])
+        status = await store.reader.object_status(object_type)
+        mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
+        async with aiohttp.ClientSession(headers={"User-Agent": "change-proxy"}) as session:
+            runner = SyncRunner(store, client_from_settings(session, settings), settings)
+            with _progress_display(sys.stderr.isatty()) as bar:
+                title = f"{mode} sync of {object_type}"
+                task = bar.add_task(title, total=None, detail="") if bar is not None else None
+                pages = 0
+
+                def report(counts: RunCounts, total: int | None) -> None:
+                    nonlocal pages
+                    pages += 1
+                    if bar is not None and task is not None:
+                        bar.update(task, completed=counts.fetched, total=total,
+                                   detail=describe(counts))  # fmt: skip
+                    elif pages % 50 == 0:
+                        log.info("%s sync of %s: %s", mode, object_type, describe(counts))
+
+                outcome = await runner.run(object_type, mode, trigger="cli", progress=report)
+    finally:
+        await store.close()
+    verdict = "succeeded" if outcome.succeeded else f"FAILED: {outcome.error}"
+    print(
+        f"run {outcome.run_id}: {mode} sync of {object_type} {verdict}; {describe(outcome.counts)}"
+    )
+    return 0 if outcome.succeeded else 1
+
+
+async def run_demo(
+    base: Settings, *, contacts: int, churn_interval: float, database_url: str | None
+) -> int:
+    """The built-in HubSpot simulator with contacts that keep changing, and the proxy on
+    SQLite against it, until interrupted."""
+    from proxy.app import create_app
+    from proxy.simulator import HubSpotSimulator
+    from proxy.simulator import create_app as create_simulator
+    from proxy.simulator.churn import churn
+
+    workdir = Path(tempfile.mkdtemp(prefix="change-proxy-demo-"))
+    sim = HubSpotSimulator(token="demo-" + secrets.token_hex(8))
+    sim.create_contacts(contacts)
+    sim_runner = web.AppRunner(create_simulator(sim), access_log=None)
+    await sim_runner.setup()
+    sim_site = web.TCPSite(sim_runner, "127.0.0.1", 0)
+    await sim_site.start()
+    sim_port = sim_runner.addresses[0][1]
+    admin_token = secrets.token_urlsafe(16)
+    env = {
+        **os.environ,
+        "HUBSPOT_ACCESS_TOKEN": sim.token,
+        "HUBSPOT_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "DATABASE_URL": database_url or f"sqlite:///{workdir}/mirror.db",
+        "ADMIN_TOKEN": admin_token,
+        "SYNC_INTERVAL_SECONDS": os.environ.get("SYNC_INTERVAL_SECONDS", "10"),
+        "SEARCH_OVERLAP_SECONDS": os.environ.get("SEARCH_OVERLAP_SECONDS", "30"),
+        "HOST": base.host if "HOST" in os.environ else "127.0.0.1",
+        "PORT": str(base.port),
+        "LOG_LEVEL": base.log_level,
+    }
+    settings = load_settings(env=env)
+    proxy_runner = web.AppRunner(create_app(settings))
+    stop = asyncio.Event()
+    churn_task = asyncio.create_task(
+        churn(sim, interval_s=churn_interval, rng=random.Random(7), stop=stop)
+    )
+    try:
+        await proxy_runner.setup()
+        await web.TCPSite(proxy_runner, settings.host, settings.port).start()
+        feed = f"http://{settings.host}:{settings.port}/contacts"
+        print(
+            f"""
+change-proxy demo: a HubSpot simulator with {contacts} contacts that keep changing, and the
+proxy on SQLite ({settings.database_url}).
+
+  feed         {feed}   (503 until the first full sync finishes: a few seconds)
+  admin token  {admin_token}
+  try          curl -s '{feed}?limit=3'
+               curl -s -H 'Authorization: Bearer {admin_token}' http://{settings.host}:{settings.port}/admin/status
+               curl -s -X POST -H 'Authorization: Bearer {admin_token}' 'http://{settings.host}:{settings.port}/admin/resync?mode=full'
+
+Ctrl-C stops it.""",
+            flush=True,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        stop.set()
+        await churn_task
+        await proxy_runner.cleanup()
+        await sim_runner.cleanup()
+    print("demo stopped", flush=True)
+    return 0

@@ -1,0 +1,227 @@
+"""The one place requests to a source happen: pace, send, classify, back off, retry.
+
+Every response is classified here, once:
+
+- 2xx with a JSON body: returned;
+- 429: rate-limited; wait (``Retry-After`` if given, else until the window frees) and retry
+  without counting it as a failed try;
+- 5xx, timeouts, connection errors, and any body that is not JSON (HubSpot's edge answers
+  HTML): retryable; exponential backoff with full jitter, at most ``max_tries`` tries;
+- 401/403: the token is wrong or lacks a scope; fail at once;
+- 414: the URL is too long; the caller must split the request;
+- any other 4xx: fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.errors import (
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamFatal,
+    UpstreamRateLimited,
+    UpstreamRetryable,
+)
+from proxy.sources.ratelimit import Budget, RollingWindowLimiter
+
+log = logging.getLogger(__name__)
+
+# A 429 storm that never ends is an outage, not a rate limit: give up after this many.
+MAX_RATE_LIMITED_RETRIES = 50
+MAX_BACKOFF_S = 60.0
+
+
+class UriTooLong(UpstreamFatal):
+    """HTTP 414: the request named too much in its URL."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 5
+    backoff_s: float = 1.0  # first delay; doubles per try, full jitter
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)))
+
+
+@dataclass
+class RequestStats:
+    """Counts every request sent, retries and 429s included (the run record's ``requests``)."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+
+
+def _error_detail(body: bytes) -> str:
+    """A short, safe description of an error body: HubSpot's message, category and
+    correlationId when it is JSON; otherwise just its kind."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:200].decode(errors="replace").lower()
+        return "an HTML page" if "<html" in text else "a non-JSON body"
+    if not isinstance(data, dict):
+        return "an unexpected JSON body"
+    parts = [str(data.get(k)) for k in ("category", "message") if data.get(k)]
+    if data.get("correlationId"):
+        parts.append(f"correlationId {data['correlationId']}")
+    return ": ".join(parts)[:500] or "a JSON error"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP-date; HubSpot sends seconds, and pausing a window is safe
+
+
+def _budget(headers: Mapping[str, str]) -> Budget | None:
+    try:
+        return Budget(
+            max=int(headers["X-HubSpot-RateLimit-Max"]),
+            remaining=int(headers["X-HubSpot-RateLimit-Remaining"]),
+            interval_s=int(headers["X-HubSpot-RateLimit-Interval-Milliseconds"]) / 1000,
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+class HttpClient:
+    """JSON over HTTP with pacing and retries. ``limiter`` paces every request;
+    callers may pass an extra one (HubSpot's search has its own budget)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        limiter: RollingWindowLimiter,
+        policy: RetryPolicy,
+        timeout_s: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session = session
+        self.limiter = limiter
+        self.policy = policy
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.stats = RequestStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def fork(self) -> HttpClient:
+        """A client sharing this one's session, pacing and policy, with its own counters
+        (one per sync run, so each run's record counts its own requests)."""
+        twin = HttpClient(
+            self.session,
+            limiter=self.limiter,
+            policy=self.policy,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        twin.timeout = self.timeout
+        return twin
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        extra_limiter: RollingWindowLimiter | None = None,
+    ) -> Any:
+        """Send until a JSON success, a fatal answer, or the tries run out."""
+        attempt = 0
+        limited = 0
+        body = orjson.dumps(json) if json is not None else None
+        send_headers = dict(headers or {})
+        if body is not None:
+            send_headers["Content-Type"] = "application/json"
+        while True:
+            await self.limiter.acquire()
+            if extra_limiter is not None:
+                await extra_limiter.acquire()
+            self.stats.requests += 1
+            try:
+                return await self._send_once(method, url, params, body, send_headers, extra_limiter)
+            except UpstreamRateLimited as exc:
+                limited += 1
+                self.stats.rate_limited += 1
+                if limited > MAX_RATE_LIMITED_RETRIES:
+                    raise UpstreamRetryable(
+                        f"still rate-limited after {limited} tries: {exc}"
+                    ) from None
+                (extra_limiter or self.limiter).pause(exc.retry_after)
+                log.info("rate-limited by the source (%s); waiting", exc)
+            except UpstreamRetryable as exc:
+                attempt += 1
+                if attempt >= self.policy.max_tries:
+                    raise UpstreamRetryable(f"{exc} (gave up after {attempt} tries)") from None
+                self.stats.retried += 1
+                delay = self.policy.delay(attempt, self._rng)
+                log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
+                await self._sleep(delay)
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        extra_limiter: RollingWindowLimiter | None,
+    ) -> Any:
+        what = f"{method} {url.split('?', 1)[0]}"
+        try:
+            async with self.session.request(
+                method, url, params=params, data=body, headers=headers, timeout=self.timeout
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                budget = _budget(resp.headers)
+                retry_after = _retry_after(resp.headers)
+        except TimeoutError:
+            raise UpstreamRetryable(f"{what} timed out") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}") from None
+        if budget is not None:
+            self.limiter.observe(budget)
+        return self.classify(what, status, raw, retry_after)
+
+    @staticmethod
+    def classify(what: str, status: int, raw: bytes, retry_after: float | None) -> Any:
+        """Turn one response into a value or the exception that says what to do."""
+        if status == 429:
+            raise UpstreamRateLimited(f"{what}: 429 {_error_detail(raw)}", retry_after)
+        if status in (401, 403):
+            raise UpstreamAuthError(
+                f"{what}: {status} {_error_detail(raw)}; check HUBSPOT_ACCESS_TOKEN "
+                "(a private-app token with read scope for this object type)"
+            )
+        if status == 414:
+            raise UriTooLong(f"{what}: 414 URI too long")
+        if status >= 500 or status in (408, 423):
+            raise UpstreamRetryable(f"{what}: {status} {_error_detail(raw)}")
+        if status >= 400:
+            raise UpstreamFatal(f"{what}: {status} {_error_detail(raw)}")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamRetryable(f"{what}: {status} with {_error_detail(raw)}") from None
+
+
+__all__ = ["HttpClient", "RequestStats", "RetryPolicy", "UpstreamError", "UriTooLong"]

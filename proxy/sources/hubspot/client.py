@@ -1,0 +1,315 @@
+"""HubSpot CRM v3 endpoints: property discovery, the list paginator with property chunking,
+and the search paginator that works around the 10,000-result cap.
+
+All HTTP goes through :class:`proxy.sources.http.HttpClient`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from proxy.config import Settings
+from proxy.errors import BadPage, ConfigError, UpstreamFatal
+from proxy.sources.http import HttpClient, RetryPolicy, UriTooLong
+from proxy.sources.hubspot.objects import ObjectSpec
+from proxy.sources.hubspot.pages import modified_ms, next_after, validate_page
+from proxy.sources.ratelimit import RollingWindowLimiter
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE_SIZE = 100  # HubSpot's maximum for list pages
+SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search pages
+SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
+# HubSpot does not publish its URL limit; its edge has answered 414 for long property lists.
+# Property chunks keep each list URL under this many characters; a 414 halves it.
+DEFAULT_MAX_URL_LENGTH = 6000
+# A page whose chunks disagree (a record changed between the chunk requests) is fetched again.
+CHUNK_CONSISTENCY_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    total: int | None = None  # search tells how many records match; list does not
+
+
+class _ChunksDisagree(Exception):
+    pass
+
+
+def chunk_properties(names: Sequence[str], budget: int) -> list[list[str]]:
+    """Split property names into comma-joined chunks of at most ``budget`` URL-encoded
+    characters each (a single name longer than the budget gets a chunk of its own)."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for name in names:
+        cost = len(quote(name, safe="")) + 3  # the encoded comma
+        if current and size + cost > budget:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(name)
+        size += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class HubSpotClient:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        base_url: str,
+        token: str,
+        search_limiter: RollingWindowLimiter,
+        max_url_length: int = DEFAULT_MAX_URL_LENGTH,
+    ) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self.search_limiter = search_limiter
+        self.max_url_length = max_url_length
+
+    def fork(self) -> HubSpotClient:
+        """The same client with its own request counter (see :meth:`HttpClient.fork`)."""
+        twin = HubSpotClient(
+            self.http.fork(),
+            base_url=self.base_url,
+            token="",
+            search_limiter=self.search_limiter,
+            max_url_length=self.max_url_length,
+        )
+        twin._headers = self._headers
+        return twin
+
+    async def _get(self, path: str, params: dict[str, str]) -> Any:
+        return await self.http.request_json(
+            "GET", self.base_url + path, params=params, headers=self._headers
+        )
+
+    # --- properties -------------------------------------------------------------------------
+
+    async def property_names(self, spec: ObjectSpec) -> list[str]:
+        """Every property HubSpot defines for the object type (so every one is mirrored,
+        not only the defaults)."""
+        body = await self._get(f"/crm/v3/properties/{spec.name}", {})
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise BadPage(f"properties of {spec.name}: response has no 'results' list")
+        names = [p["name"] for p in results if isinstance(p, dict) and p.get("name")]
+        if not names:
+            raise BadPage(f"properties of {spec.name}: HubSpot listed no properties")
+        return sorted(set(names))
+
+    # --- list -------------------------------------------------------------------------------
+
+    async def list_all(
+        self, spec: ObjectSpec, properties: Sequence[str], *, archived: bool = False
+    ) -> AsyncIterator[Page]:
+        """Every record (or every archived one), page by page, with every named property.
+        Long property lists are fetched in chunks and merged by id."""
+        path = f"/crm/v3/objects/{spec.name}"
+        # The modification property rides in every chunk: it shows whether a record changed
+        # between the chunk requests.
+        names = [p for p in properties if p != spec.modified_property]
+        budget = self.max_url_length - len(self.base_url + path) - 200
+        after: str | None = None
+        seen_cursors: set[str] = set()
+        while True:
+            try:
+                records, nxt = await self._list_page(spec, path, names, budget, after, archived)
+            except UriTooLong:
+                if budget <= 200:
+                    raise UpstreamFatal(
+                        f"{path}: 414 even with tiny property chunks; is a proxy in the way?"
+                    ) from None
+                budget //= 2
+                log.warning("414 from HubSpot: splitting properties into chunks of %d", budget)
+                continue
+            yield Page(records)
+            if nxt is None:
+                return
+            if nxt in seen_cursors:  # a server bug would otherwise loop for ever
+                raise UpstreamFatal(f"{path}: paging cursor {nxt!r} repeated")
+            seen_cursors.add(nxt)
+            after = nxt
+
+    async def _list_page(
+        self,
+        spec: ObjectSpec,
+        path: str,
+        names: Sequence[str],
+        budget: int,
+        after: str | None,
+        archived: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        chunks = chunk_properties(names, budget) or [[]]
+        for attempt in range(1, CHUNK_CONSISTENCY_TRIES + 1):
+            try:
+                return await self._fetch_chunks(spec, path, chunks, after, archived)
+            except _ChunksDisagree as exc:
+                log.info("%s: %s (try %d); fetching the page again", path, exc, attempt)
+        raise BadPage(f"{path}: property chunks kept disagreeing; page rejected")
+
+    async def _fetch_chunks(
+        self,
+        spec: ObjectSpec,
+        path: str,
+        chunks: list[list[str]],
+        after: str | None,
+        archived: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        merged: dict[str, dict[str, Any]] = {}
+        nxt: str | None = None
+        for index, chunk in enumerate(chunks):
+            params = {
+                "limit": str(LIST_PAGE_SIZE),
+                "archived": "true" if archived else "false",
+                "properties": ",".join([*chunk, spec.modified_property]),
+            }
+            if after is not None:
+                params["after"] = after
+            body = await self._get(path, params)
+            results = validate_page(body, f"GET {path}")
+            if index == 0:
+                nxt = next_after(body)
+                merged = {str(r["id"]): r for r in results}
+                continue
+            if {str(r["id"]) for r in results} != merged.keys():
+                raise _ChunksDisagree("records differ between property chunks")
+            for record in results:
+                base = merged[str(record["id"])]
+                if modified_ms(record, spec.modified_property) != modified_ms(
+                    base, spec.modified_property
+                ):
+                    raise _ChunksDisagree(f"record {record['id']} changed between chunks")
+                base["properties"].update(record["properties"])
+        return list(merged.values()), nxt
+
+    # --- search -----------------------------------------------------------------------------
+
+    async def _search(
+        self,
+        spec: ObjectSpec,
+        filters: list[dict[str, str]],
+        sort_by: str,
+        after: int,
+        properties: Sequence[str],
+    ) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        body = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
+            "properties": list(properties),
+            "limit": SEARCH_PAGE_SIZE,
+            "after": str(after),
+        }
+        path = f"/crm/v3/objects/{spec.name}/search"
+        response = await self.http.request_json(
+            "POST",
+            self.base_url + path,
+            json=body,
+            headers=self._headers,
+            extra_limiter=self.search_limiter,
+        )
+        results = validate_page(response, f"POST {path}")
+        total = response.get("total")
+        return results, next_after(response), total if isinstance(total, int) else None
+
+    async def search_modified(
+        self, spec: ObjectSpec, since_ms: int, until_ms: int, properties: Sequence[str]
+    ) -> AsyncIterator[Page]:
+        """Every record modified in ``[since_ms, until_ms]``, oldest first.
+
+        Search cannot page past 10,000 results, so a window that reaches the cap restarts
+        from the last modification time it saw (re-reading that millisecond: harmless, the
+        fingerprint makes repeats no-ops). When a whole window is one millisecond (HubSpot's
+        bulk jobs stamp more than 10,000 records alike), that millisecond is read by
+        ``hs_object_id`` instead, then the window moves past it."""
+        lower = since_ms
+        modified = spec.modified_property
+        while True:
+            after, last_ms = 0, None
+            while True:
+                filters = [
+                    {"propertyName": modified, "operator": "GTE", "value": str(lower)},
+                    {"propertyName": modified, "operator": "LTE", "value": str(until_ms)},
+                ]
+                results, nxt, total = await self._search(spec, filters, modified, after, properties)
+                if results:
+                    yield Page(results, total)
+                    stamps = [modified_ms(r, modified) for r in results]
+                    last_ms = max((s for s in stamps if s is not None), default=last_ms)
+                if nxt is None:
+                    return
+                after = int(nxt)
+                if after >= SEARCH_RESULT_CAP:
+                    break
+            if last_ms is None:
+                raise BadPage("search: reached the result cap without readable timestamps")
+            if last_ms <= lower:
+                async for page in self._drain_millisecond(spec, lower, properties):
+                    yield page
+                lower += 1
+            else:
+                lower = last_ms
+
+    async def _drain_millisecond(
+        self, spec: ObjectSpec, stamp_ms: int, properties: Sequence[str]
+    ) -> AsyncIterator[Page]:
+        """Every record modified exactly at ``stamp_ms``, by ascending id."""
+        log.info(
+            "more than %d records share one modification time; reading them by id",
+            SEARCH_RESULT_CAP,
+        )
+        last_id = "0"
+        while True:
+            # The filters stay fixed while paging a window: offsets only mean something
+            # against the same query. The next window starts after the last id seen.
+            filters = [
+                {"propertyName": spec.modified_property, "operator": "EQ", "value": str(stamp_ms)},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": last_id},
+            ]
+            after, progressed = 0, False
+            while True:
+                results, nxt, total = await self._search(
+                    spec, filters, "hs_object_id", after, properties
+                )
+                if results:
+                    yield Page(results, total)
+                    last_id = str(max(int(r["id"]) for r in results))
+                    progressed = True
+                if nxt is None:
+                    return
+                after = int(nxt)
+                if after >= SEARCH_RESULT_CAP:
+                    break
+            if not progressed:
+                raise UpstreamFatal("search: paging by hs_object_id made no progress")
+
+
+def client_from_settings(session: aiohttp.ClientSession, settings: Settings) -> HubSpotClient:
+    """The HubSpot client the settings describe: one per process, sharing ``session``."""
+    if not settings.hubspot_access_token:
+        raise ConfigError("missing required setting: HUBSPOT_ACCESS_TOKEN")
+    limiter = RollingWindowLimiter(settings.hubspot_requests_per_10s, 10.0)
+    # Search has no rate headers to learn from: pace it at the configured rate exactly.
+    search = RollingWindowLimiter(settings.hubspot_search_per_second, 1.0, margin=0.0)
+    http = HttpClient(
+        session,
+        limiter=limiter,
+        policy=RetryPolicy(settings.hubspot_max_tries, settings.hubspot_backoff_seconds),
+        timeout_s=settings.hubspot_timeout_seconds,
+    )
+    return HubSpotClient(
+        http,
+        base_url=settings.hubspot_base_url,
+        token=settings.hubspot_access_token,
+        search_limiter=search,
+    )
