@@ -62,4 +62,5 @@ def setup_logging(settings: Settings) -> None:
     # APScheduler logs every job it runs at INFO; the sync logs what those jobs did.
     logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
     # Alembic lists its plugins at INFO on every start; only the migrations it runs matter.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic narrates every start at INFO; proxy.store.migrate logs what actually changed.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from proxy.config import Settings
-from proxy.store import Store
+from proxy.store import Store, migrate
 
 
 def _when(value: datetime | None) -> str:
@@ -18,9 +19,16 @@ def _when(value: datetime | None) -> str:
 async def print_status(
     settings: Settings, *, runs: int = 10, console: Console | None = None
 ) -> int:
-    console = console or Console()
+    # Piped output is read by people with wide terminals or by grep: do not wrap it at 80.
+    console = console or (Console() if sys.stdout.isatty() else Console(width=220))
     store = Store.open(settings.database_url)
     try:
+        if not await migrate.current(store.engine):
+            console.print(
+                "the database has no schema yet: run `change-proxy db upgrade` "
+                "(`change-proxy serve` and `sync` do it themselves)"
+            )
+            return 1
         objects = Table(title="objects")
         for column in (
             "object",

@@ -16,6 +16,9 @@ class Faults:
 
     fail_next: int = 0
     """The next N API requests (not ``/_sim``) answer ``fail_status``."""
+    fail_after: int = 0
+    """``fail_next`` waits until this many more API requests have been answered normally
+    (to break HubSpot in the middle of a run)."""
     fail_status: int = 502
     fail_html: bool = True
     """Injected failures carry an HTML page (like HubSpot's edge) instead of a JSON error."""

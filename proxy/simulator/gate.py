@@ -87,7 +87,9 @@ async def _answer(
             _add_rate_headers(limited, admission, remaining=0)
         return limited
 
-    if faults.fail_next > 0:
+    if faults.fail_after > 0:
+        faults.fail_after -= 1
+    elif faults.fail_next > 0:
         faults.fail_next -= 1
         return injected_failure(faults.fail_status, html=faults.fail_html)
 

@@ -198,7 +198,8 @@ class HttpClient:
             raise UpstreamRetryable(f"{what} timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}") from None
-        if budget is not None:
+        # On a 429 the pause is decided by the 429 itself (Retry-After, else a window).
+        if budget is not None and status != 429:
             self.limiter.observe(budget)
         return self.classify(what, status, raw, retry_after)
 

@@ -9,6 +9,7 @@ BEGIN; the second waits, then finds the schema current.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
 from proxy.store.engine import SQLITE_BEGIN_IMMEDIATE
+
+log = logging.getLogger(__name__)
 
 # An arbitrary, fixed 64-bit key for pg_advisory_lock ("change-p" in ASCII).
 _MIGRATION_LOCK_KEY = 0x6368616E67652D70
@@ -58,7 +61,11 @@ async def _run(engine: AsyncEngine, fn_name: str, *args: str, stdout: TextIO | N
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    before = await current(engine)
     await _run(engine, "upgrade", revision)
+    after = await current(engine)
+    if after != before:
+        log.info("database schema migrated from %s to %s", before or "empty", after)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

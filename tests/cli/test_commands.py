@@ -1,0 +1,145 @@
+"""The console script as a user runs it: sync, status, db, serve --help, and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from proxy.simulator import HubSpotSimulator
+from proxy.simulator import create_app as create_simulator
+
+CLI = [sys.executable, "-m", "proxy.cli"]
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args,
+        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode()
+
+
+@pytest.fixture
+async def simulator(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> tuple[HubSpotSimulator, str]:
+    sim = HubSpotSimulator()
+    sim.create_contacts(230)
+    server = await aiohttp_server(create_simulator(sim))
+    return sim, str(server.make_url("")).rstrip("/")
+
+
+async def test_sync_status_and_db_commands(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    sim, url = simulator
+    env = {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": url, "DATABASE_URL": database_url}
+    code, out = await run_cli("sync", "--full", env=env)
+    assert code == 0, out
+    assert "full sync of contacts succeeded" in out and "created 230" in out
+    sim.update(sim.live_ids()[0], {"firstname": "Changed"})
+    code, out = await run_cli("sync", env=env)
+    assert code == 0, out
+    assert "incremental sync of contacts succeeded" in out and "updated 1" in out
+    code, out = await run_cli("status", env=env)
+    assert code == 0, out
+    assert "230" in out and "succeeded" in out and "incremental" in out
+    code, out = await run_cli("db", "current", env=env)
+    assert code == 0 and "(head)" in out
+
+
+async def test_sync_fails_with_nonzero_exit_and_a_clear_message(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    _, url = simulator
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": "wrong-token-123",
+        "HUBSPOT_BASE_URL": url,
+        "DATABASE_URL": database_url,
+    }
+    code, out = await run_cli("sync", "--full", env=env)
+    assert code == 1
+    assert "HUBSPOT_ACCESS_TOKEN" in out and "wrong-token-123" not in out
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_missing_token_is_a_configuration_error(database_url: str) -> None:
+    env = {"DATABASE_URL": database_url, "HUBSPOT_ACCESS_TOKEN": ""}
+    code, out = await run_cli("sync", env=env)
+    assert code == 2 and "HUBSPOT_ACCESS_TOKEN" in out
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_serve_help_lists_every_setting(database_url: str) -> None:
+    from proxy.config import SETTINGS
+
+    code, out = await run_cli("serve", "--help", env={})
+    assert code == 0
+    for setting in SETTINGS:
+        assert setting.name in out
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_demo_serves_a_live_feed_until_interrupted(
+    database_url: str, unused_tcp_port: int
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "demo", "--contacts", "300", "--churn-interval", "0.2",
+        "--port", str(unused_tcp_port),
+        env={**os.environ, "LOG_LEVEL": "WARNING", "SYNC_INTERVAL_SECONDS": "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        while not any("admin token" in line for line in lines):
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, "demo exited early:\n" + "".join(lines)
+            lines.append(line.decode())
+        text = "".join(lines)
+        feed = f"http://127.0.0.1:{unused_tcp_port}/contacts"
+        assert feed in text
+        token = next(line.split()[-1] for line in lines if "admin token" in line)
+        async with ClientSession() as session:
+            # The first full sync runs in the background: wait for its run to succeed.
+            entities: list[dict[str, Any]] = []
+            for _ in range(600):
+                async with session.get(feed) as resp:
+                    if resp.status == 200:
+                        entities = orjson.loads(await resp.read())
+                        break
+                    assert resp.status == 503
+                await asyncio.sleep(0.05)
+            assert len(entities) >= 300
+            last = entities[-1]["_updated"]
+            # The churn keeps editing contacts; scheduled incremental syncs bring them in.
+            for _ in range(600):
+                async with session.get(f"{feed}?since={last}") as resp:
+                    if orjson.loads(await resp.read()):
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("no change reached the feed")
+            async with session.get(
+                f"http://127.0.0.1:{unused_tcp_port}/admin/status",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
+                assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, rest.decode()
+    assert "demo stopped" in rest.decode()
