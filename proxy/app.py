@@ -60,7 +60,9 @@ async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
 def _scheduler_ctx(schedule: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runner = SyncRunner(app[STORE], app[CLIENT], app[SETTINGS])
-        scheduler = SyncScheduler(app[STORE], runner, app[SETTINGS])
+        scheduler = SyncScheduler(
+            app[STORE], runner, app[SETTINGS], on_finished=app[METRICS].observe_run
+        )
         app[SCHEDULER] = scheduler
         await scheduler.start(schedule=schedule)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,14 +22,22 @@ from apscheduler.triggers.interval import IntervalTrigger
 from proxy.config import Settings
 from proxy.errors import ConfigError, UnknownObjectType
 from proxy.store import Store
-from proxy.sync import FULL, INCREMENTAL, MODES, SyncRunner
+from proxy.sync import FULL, INCREMENTAL, MODES, RunOutcome, SyncRunner
 
 log = logging.getLogger(__name__)
 
 
 class SyncScheduler:
-    def __init__(self, store: Store, runner: SyncRunner, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runner: SyncRunner,
+        settings: Settings,
+        *,
+        on_finished: Callable[[str, RunOutcome], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_finished = on_finished
         self.runner = runner
         self.settings = settings
         self._queues: dict[str, asyncio.Queue[tuple[int, str]]] = {
@@ -130,7 +139,9 @@ class SyncScheduler:
                     await self.store.set_run_mode(run_id, FULL)
             self._running[object_type] = run_id
             try:
-                await self.runner.run(object_type, mode, run_id=run_id)
+                outcome = await self.runner.run(object_type, mode, run_id=run_id)
+                if self.on_finished is not None:
+                    self.on_finished(object_type, outcome)
             finally:
                 self._running.pop(object_type, None)
                 queue.task_done()

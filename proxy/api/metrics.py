@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from proxy.sync import RunOutcome
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -20,9 +22,34 @@ class Metrics:
             ["object_type"],
             registry=self.registry,
         )
+        self.sync_runs = Counter(
+            "change_proxy_sync_runs",
+            "Finished sync runs, by object type, mode and outcome",
+            ["object_type", "mode", "status"],
+            registry=self.registry,
+        )
+        self.sync_changes = Counter(
+            "change_proxy_sync_changes",
+            "Changes written to the change index, by object type and kind",
+            ["object_type", "kind"],
+            registry=self.registry,
+        )
+        self.upstream_requests = Counter(
+            "change_proxy_upstream_requests",
+            "Requests sent to the source API by sync runs, 429s and retries included",
+            ["object_type"],
+            registry=self.registry,
+        )
         self.feed_seconds = Histogram(
             "change_proxy_feed_seconds",
             "Time to stream one feed response",
             ["object_type"],
             registry=self.registry,
         )
+
+    def observe_run(self, object_type: str, outcome: RunOutcome) -> None:
+        status = "succeeded" if outcome.succeeded else "failed"
+        self.sync_runs.labels(object_type, outcome.mode, status).inc()
+        for kind in ("created", "updated", "deleted"):
+            self.sync_changes.labels(object_type, kind).inc(getattr(outcome.counts, kind))
+        self.upstream_requests.labels(object_type).inc(outcome.counts.requests)

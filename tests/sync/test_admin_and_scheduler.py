@@ -122,3 +122,19 @@ async def test_the_scheduler_runs_a_full_sync_at_start(
     assert resp.status == 200 and len(await resp.json()) == 40
     described = scheduler.describe("contacts")
     assert described["next_runs"]["full"] and described["next_runs"]["incremental"]
+
+
+async def test_metrics_count_sync_runs_and_changes(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(42)
+    rig = await make_rig(sim)
+    run = await rig.sync("full")
+    text = await (await rig.client.get("/metrics")).text()
+    assert (
+        'change_proxy_sync_runs_total{mode="full",object_type="contacts",status="succeeded"} 1.0'
+        in text
+    )
+    assert 'change_proxy_sync_changes_total{kind="created",object_type="contacts"} 42.0' in text
+    assert (
+        f'change_proxy_upstream_requests_total{{object_type="contacts"}} {run.requests}.0' in text
+    )
