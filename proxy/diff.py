@@ -32,10 +32,17 @@ class Fingerprinter:
     ignored_fields: frozenset[str] = ALWAYS_IGNORED_FIELDS
 
     def canonical(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in record.items() if k not in self.ignored_fields}
+        # Copy and pop rather than filter: records carry hundreds of properties and ignore
+        # a handful, and this runs for every record of every page.
+        out = dict(record)
+        for key in self.ignored_fields:
+            out.pop(key, None)
         props = out.get("properties")
         if isinstance(props, Mapping) and self.ignored_properties:
-            out["properties"] = {k: v for k, v in props.items() if k not in self.ignored_properties}
+            props = dict(props)
+            for key in self.ignored_properties:
+                props.pop(key, None)
+            out["properties"] = props
         return out
 
     def __call__(self, record: Mapping[str, Any]) -> str:
@@ -61,12 +68,18 @@ class Stored:
 
 @dataclass(frozen=True)
 class Incoming:
-    """One fetched record, fingerprinted and serialised once."""
+    """One fetched record, fingerprinted. Serialised only when it is written: most records
+    of a rescan are unchanged."""
 
     entity_id: str
     fingerprint: str
     deleted: bool
-    data: str  # the record as JSON text, stored verbatim and spliced into the feed
+    record: Mapping[str, Any]
+
+    @property
+    def data(self) -> str:
+        """The record as JSON text, stored verbatim and spliced into the feed."""
+        return orjson.dumps(self.record).decode()
 
 
 def classify(incoming: Incoming, stored: Stored | None) -> Change:
@@ -90,7 +103,7 @@ def prepare(records: Iterable[Mapping[str, Any]], fingerprint: Fingerprinter) ->
             entity_id=entity_id,
             fingerprint=fingerprint(record),
             deleted=bool(record.get("archived", False)),
-            data=orjson.dumps(record).decode(),
+            record=record,
         )
     return list(by_id.values())
 

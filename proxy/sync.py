@@ -10,13 +10,14 @@ overlap. Either way a failure leaves every committed page in place and deletes n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from proxy.config import Settings
-from proxy.diff import Fingerprinter, merged_away_ids, prepare
+from proxy.diff import Fingerprinter, Incoming, merged_away_ids, prepare
 from proxy.errors import ProxyError, UpstreamAuthError
 from proxy.sources.hubspot import HubSpotClient, ObjectSpec, Page, spec_for
 from proxy.store import Store
@@ -130,22 +131,55 @@ class SyncRunner:
             log.error("run %d: %s sync of %s failed: %s", run_id, mode, object_type, error)
         return RunOutcome(run_id, mode, error is None, counts, error)
 
-    async def _apply(
+    async def _ingest(
         self,
         client: HubSpotClient,
         spec: ObjectSpec,
         scan: ScanWriter,
-        page: Page,
-        fingerprint: Fingerprinter,
+        pages: AsyncIterator[Page],
         progress: Progress | None,
     ) -> None:
-        await scan.apply_page(prepare(page.records, fingerprint))
-        gone = [i for r in page.records for i in merged_away_ids(r, spec.merged_ids_property)]
+        """Diff and write every page, in order. The next page is fetched while this one is
+        processed (``prefetched``), and diffed while the previous one is being written: at
+        most one write is in flight, so pages still commit one after another."""
+        fingerprint = self.fingerprinter(spec)
+        writing: asyncio.Task[None] | None = None
+        try:
+            async with contextlib.aclosing(prefetched(pages)) as stream:
+                async for page in stream:
+                    incoming = prepare(page.records, fingerprint)
+                    gone = [
+                        i
+                        for r in page.records
+                        for i in merged_away_ids(r, spec.merged_ids_property)
+                    ]
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(
+                        self._write(client, scan, incoming, gone, page.total, progress)
+                    )
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                # A fetch failed while a page was being written: let the page commit whole.
+                await asyncio.shield(writing)
+
+    async def _write(
+        self,
+        client: HubSpotClient,
+        scan: ScanWriter,
+        incoming: list[Incoming],
+        gone: list[str],
+        total: int | None,
+        progress: Progress | None,
+    ) -> None:
+        await scan.apply_page(incoming)
         if gone:
             await scan.mark_deleted(gone)
         scan.counts.requests = client.http.stats.requests
         if progress is not None:
-            progress(scan.counts, page.total)
+            progress(scan.counts, total)
 
     async def _full(
         self,
@@ -156,10 +190,9 @@ class SyncRunner:
         progress: Progress | None,
     ) -> None:
         properties = await self.properties(client, spec)
-        fingerprint = self.fingerprinter(spec)
         for archived in (False, True):
-            async for page in client.list_all(spec, properties, archived=archived):
-                await self._apply(client, spec, scan, page, fingerprint, progress)
+            pages = client.list_all(spec, properties, archived=archived)
+            await self._ingest(client, spec, scan, pages, progress)
         await scan.complete_full_scan()
         # Everything modified before the scan began was listed; later edits are found by
         # searching from here (the overlap also covers clock skew and search lag).
@@ -177,12 +210,10 @@ class SyncRunner:
         if status is None or status.watermark is None:
             raise ProxyError(f"{spec.name}: no full sync has completed yet; run a full sync first")
         properties = await self.properties(client, spec)
-        fingerprint = self.fingerprinter(spec)
         since_ms = _ms(status.watermark)
         until_ms = _ms(started) + 1  # inclusive bound; later edits are the next run's
         pages = client.search_modified(spec, since_ms, until_ms, properties)
-        async for page in pages:
-            await self._apply(client, spec, scan, page, fingerprint, progress)
+        await self._ingest(client, spec, scan, pages, progress)
         # Edits older than start - overlap are in the index by now and were read above.
         await self._advance_watermark(spec.name, started - self.overlap)
         await self.store.mark_incremental_done(spec.name, self.clock())
@@ -192,6 +223,27 @@ class SyncRunner:
         current = status.watermark if status else None
         if current is None or candidate > current:
             await self.store.set_watermark(object_type, candidate)
+
+
+async def prefetched(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
+    """Yield ``pages`` while already fetching the next one, so HubSpot's (or the network's)
+    time overlaps the time spent diffing and writing the current page. At most one page is
+    held ahead: memory stays bounded by the page size."""
+    iterator = aiter(pages)
+    pending: asyncio.Future[Page] | None = asyncio.ensure_future(anext(iterator))
+    try:
+        while pending is not None:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield page
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
 
 
 def _ms(moment: datetime) -> int:

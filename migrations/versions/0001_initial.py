@@ -1,4 +1,4 @@
-"""The mirror: entities with their change index, per-object state, and the sync-run log.
+"""The mirror: entities with their change index, sightings, per-object state, and the run log.
 
 Revision ID: 0001
 Revises:
@@ -47,13 +47,25 @@ def upgrade() -> None:
         sa.Column("first_seen_at", UTC_DATETIME, nullable=False),
         sa.Column("changed_at", UTC_DATETIME, nullable=False, comment="when change_seq was set"),
         sa.Column(
-            "last_seen_run_id",
+            "changed_by_run_id",
             sa.Integer(),
             nullable=True,
-            comment="the last sync run whose fetch returned this record",
+            comment="the sync run that set change_seq (null when written outside a run)",
         ),
         sa.PrimaryKeyConstraint("object_type", "entity_id", name="pk_entities"),
         sa.UniqueConstraint("object_type", "change_seq", name="uq_entities_object_type_change_seq"),
+    )
+    op.create_table(
+        "sightings",
+        sa.Column("object_type", sa.String(64), nullable=False),
+        sa.Column("entity_id", sa.String(64), nullable=False),
+        sa.Column(
+            "last_seen_run_id",
+            sa.Integer(),
+            nullable=False,
+            comment="the last sync run whose fetch returned this record",
+        ),
+        sa.PrimaryKeyConstraint("object_type", "entity_id", name="pk_sightings"),
     )
     op.create_table(
         "object_state",
@@ -114,4 +126,5 @@ def downgrade() -> None:
     op.drop_index("ix_sync_runs_object_type_id", table_name="sync_runs")
     op.drop_table("sync_runs")
     op.drop_table("object_state")
+    op.drop_table("sightings")
     op.drop_table("entities")

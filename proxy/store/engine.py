@@ -43,14 +43,22 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     async_url = to_async_url(url)
     if async_url.get_backend_name() == "sqlite":
         engine = create_async_engine(async_url, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(async_url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def create_sqlite_writer(engine: AsyncEngine) -> sa.Engine:
+    """A synchronous engine on the same SQLite file, for the store's single writer thread
+    (stdlib sqlite3, configured like the async engine)."""
+    writer = sa.create_engine(engine.url.set(drivername="sqlite+pysqlite"), pool_size=1)
+    _configure_sqlite(writer)
+    return writer
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own implicit BEGIN would ignore our begin mode; we emit BEGIN ourselves.
         dbapi_connection.isolation_level = None
@@ -61,7 +69,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

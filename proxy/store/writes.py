@@ -9,21 +9,29 @@ change N+1 while N is still invisible (DESIGN.md invariant 1).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from proxy.diff import Change, Incoming, Stored, classify
 from proxy.errors import StoreError
-from proxy.store.engine import SQLITE_BEGIN_IMMEDIATE, create_engine, is_sqlite
+from proxy.store.engine import (
+    SQLITE_BEGIN_IMMEDIATE,
+    create_engine,
+    create_sqlite_writer,
+    is_sqlite,
+)
 from proxy.store.reads import FeedReader
-from proxy.store.schema import entities, object_state, sync_runs
+from proxy.store.schema import entities, object_state, sightings, sync_runs
+
+T = TypeVar("T")
 
 # How many ids one statement names. SQLite allows 32766 bound parameters; Postgres 32767.
 _ID_CHUNK = 1000
@@ -100,53 +108,73 @@ class _Sequence:
 
 
 class Store:
-    """The mirror database. One per process; cheap to share between tasks."""
+    """The mirror database. One per process; cheap to share between tasks.
+
+    Reads go through the async engine. Every write is one function of a synchronous
+    connection, run as one transaction by :meth:`_write`: on Postgres through
+    ``AsyncConnection.run_sync`` (asyncpg underneath), on SQLite in a single writer thread
+    with its own connection, which is SQLite's one-writer model made explicit: one thread
+    hop per transaction instead of one per statement, and writers of this process queue
+    instead of spinning on the busy timeout (``BEGIN IMMEDIATE`` still serialises other
+    processes)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.reader = FeedReader(engine)
         self._sqlite = is_sqlite(engine)
-        # SQLite has one writer per database; queueing writers of this process here avoids
-        # spinning on the busy timeout. BEGIN IMMEDIATE still serialises other processes.
-        self._sqlite_writer = asyncio.Lock() if self._sqlite else None
+        self._sqlite_writer = create_sqlite_writer(engine) if self._sqlite else None
+        self._writer_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            if self._sqlite
+            else None
+        )
 
     @classmethod
     def open(cls, url: str, **engine_kwargs: Any) -> Store:
         return cls(create_engine(url, **engine_kwargs))
 
     async def close(self) -> None:
+        if self._writer_thread is not None and self._sqlite_writer is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._writer_thread, self._sqlite_writer.dispose
+            )
+            self._writer_thread.shutdown(wait=True)
         await self.engine.dispose()
 
     # --- transactions ---------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: commits on success, rolls back on any exception."""
-        if self._sqlite_writer is None:
+    async def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction: committed when it returns, rolled back when
+        it raises."""
+        if self._sqlite_writer is None or self._writer_thread is None:
             async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writer, self.engine.connect() as conn:
-            conn = await conn.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
-            async with conn.begin():
-                yield conn
+                return await conn.run_sync(fn)
+        writer = self._sqlite_writer
 
-    async def _lock_sequence(self, conn: AsyncConnection, object_type: str) -> _Sequence:
+        def in_thread() -> T:
+            with writer.connect() as conn:
+                conn = conn.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
+                with conn.begin():
+                    return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, in_thread)
+
+    def _lock_sequence(self, conn: sa.Connection, object_type: str) -> _Sequence:
         """Lock the object type's counter row until commit and return its value."""
         query = sa.select(object_state.c.last_change_seq).where(
             object_state.c.object_type == object_type
         )
         if not self._sqlite:
             query = query.with_for_update()
-        last = (await conn.execute(query)).scalar_one_or_none()
+        last = conn.execute(query).scalar_one_or_none()
         if last is None:
             raise StoreError(f"object type {object_type!r} is not registered")
         return _Sequence(last=int(last))
 
-    async def _save_sequence(self, conn: AsyncConnection, object_type: str, seq: _Sequence) -> None:
+    def _save_sequence(self, conn: sa.Connection, object_type: str, seq: _Sequence) -> None:
         if seq.first_given is None:
             return
-        await conn.execute(
+        conn.execute(
             object_state.update()
             .where(object_state.c.object_type == object_type)
             .values(last_change_seq=seq.last)
@@ -170,8 +198,8 @@ class Store:
         if not rows:
             return
         dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
-        async with self.write() as conn:
-            await conn.execute(dialect_insert(object_state).on_conflict_do_nothing(), rows)
+        statement = dialect_insert(object_state).on_conflict_do_nothing()
+        await self._write(lambda conn: conn.execute(statement, rows))
 
     # --- the change index -------------------------------------------------------------------
 
@@ -182,132 +210,156 @@ class Store:
         numbers; unchanged records get nothing new. With ``run_id``, every record of the page
         is marked as seen by that run (the evidence a full scan's deletions rest on). The page
         is applied whole or not at all."""
-        result = ApplyResult()
         if not records:
-            return result
-        now = utcnow()
-        async with self.write() as conn:
-            seq = await self._lock_sequence(conn, object_type)
-            stored = await self._stored(conn, object_type, [r.entity_id for r in records])
-            inserts: list[dict[str, Any]] = []
-            changes: list[dict[str, Any]] = []
-            seen_only: list[str] = []
-            for rec in records:
-                change = classify(rec, stored.get(rec.entity_id))
-                if change is Change.CREATED:
-                    result.created += 1
-                    inserts.append(
-                        {
-                            "object_type": object_type,
-                            "entity_id": rec.entity_id,
-                            "change_seq": seq.next(),
-                            "fingerprint": rec.fingerprint,
-                            "deleted": False,
-                            "data": rec.data,
-                            "first_seen_at": now,
-                            "changed_at": now,
-                            "last_seen_run_id": run_id,
-                        }
-                    )
-                elif change in (Change.UPDATED, Change.DELETED):
-                    if change is Change.UPDATED:
-                        result.updated += 1
-                    else:
-                        result.deleted += 1
-                    changes.append(
-                        {
-                            "b_id": rec.entity_id,
-                            "change_seq": seq.next(),
-                            "fingerprint": rec.fingerprint,
-                            "deleted": rec.deleted,
-                            "data": rec.data,
-                            "changed_at": now,
-                            "last_seen_run_id": run_id,
-                        }
-                    )
-                elif change is Change.UNCHANGED:
-                    result.unchanged += 1
-                    seen_only.append(rec.entity_id)
+            return ApplyResult()
+        return await self._write(
+            lambda conn: self._apply_page(conn, object_type, records, run_id, utcnow())
+        )
+
+    def _apply_page(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        records: Sequence[Incoming],
+        run_id: int | None,
+        now: datetime,
+    ) -> ApplyResult:
+        result = ApplyResult()
+        seq = self._lock_sequence(conn, object_type)
+        stored = self._stored(conn, object_type, [r.entity_id for r in records])
+        inserts: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        for rec in records:
+            change = classify(rec, stored.get(rec.entity_id))
+            if change is Change.CREATED:
+                result.created += 1
+                inserts.append(
+                    {
+                        "object_type": object_type,
+                        "entity_id": rec.entity_id,
+                        "change_seq": seq.next(),
+                        "fingerprint": rec.fingerprint,
+                        "deleted": False,
+                        "data": rec.data,
+                        "first_seen_at": now,
+                        "changed_at": now,
+                        "changed_by_run_id": run_id,
+                    }
+                )
+            elif change in (Change.UPDATED, Change.DELETED):
+                if change is Change.UPDATED:
+                    result.updated += 1
                 else:
-                    result.skipped += 1
-            if inserts:
-                await conn.execute(entities.insert(), inserts)
-            if changes:
-                await conn.execute(
-                    entities.update()
-                    .where(
-                        entities.c.object_type == object_type,
-                        entities.c.entity_id == sa.bindparam("b_id"),
-                    )
-                    .values(
-                        change_seq=sa.bindparam("change_seq"),
-                        fingerprint=sa.bindparam("fingerprint"),
-                        deleted=sa.bindparam("deleted"),
-                        data=sa.bindparam("data"),
-                        changed_at=sa.bindparam("changed_at"),
-                        last_seen_run_id=sa.bindparam("last_seen_run_id"),
-                    ),
-                    changes,
+                    result.deleted += 1
+                changes.append(
+                    {
+                        "b_id": rec.entity_id,
+                        "change_seq": seq.next(),
+                        "fingerprint": rec.fingerprint,
+                        "deleted": rec.deleted,
+                        "data": rec.data,
+                        "changed_at": now,
+                        "changed_by_run_id": run_id,
+                    }
                 )
-            if run_id is not None and seen_only:
-                await conn.execute(
-                    entities.update()
-                    .where(
-                        entities.c.object_type == object_type,
-                        entities.c.entity_id.in_(seen_only),
-                    )
-                    .values(last_seen_run_id=run_id)
+            elif change is Change.UNCHANGED:
+                result.unchanged += 1
+            else:
+                result.skipped += 1
+        if inserts:
+            conn.execute(entities.insert(), inserts)
+        if changes:
+            conn.execute(
+                entities.update()
+                .where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id == sa.bindparam("b_id"),
                 )
-            await self._save_sequence(conn, object_type, seq)
+                .values(
+                    change_seq=sa.bindparam("change_seq"),
+                    fingerprint=sa.bindparam("fingerprint"),
+                    deleted=sa.bindparam("deleted"),
+                    data=sa.bindparam("data"),
+                    changed_at=sa.bindparam("changed_at"),
+                    changed_by_run_id=sa.bindparam("changed_by_run_id"),
+                ),
+                changes,
+            )
+        if run_id is not None:
+            self._record_sightings(conn, object_type, run_id, [r.entity_id for r in records])
+        self._save_sequence(conn, object_type, seq)
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
         return result
 
-    async def mark_deleted(self, object_type: str, entity_ids: Iterable[str]) -> ApplyResult:
+    async def mark_deleted(
+        self, object_type: str, entity_ids: Iterable[str], run_id: int | None = None
+    ) -> ApplyResult:
         """Tombstone the named ids that are live in the mirror (merge evidence). Each gets a
         new change number and keeps its last known data; unknown or already deleted ids are
         left alone."""
         result = ApplyResult()
         ids = sorted(set(entity_ids))
         for start in range(0, len(ids), _ID_CHUNK):
-            result.add(await self._tombstone(object_type, ids[start : start + _ID_CHUNK]))
+            chunk = ids[start : start + _ID_CHUNK]
+            tombstone = partial(
+                self._tombstone, object_type=object_type, ids=chunk, now=utcnow(), run_id=run_id
+            )
+            result.add(await self._write(tombstone))
         return result
 
-    async def _tombstone(self, object_type: str, ids: Sequence[str]) -> ApplyResult:
+    def _record_sightings(
+        self, conn: sa.Connection, object_type: str, run_id: int, ids: list[str]
+    ) -> None:
+        dialect_insert = sqlite.insert if self._sqlite else postgresql.insert
+        statement = dialect_insert(sightings)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[sightings.c.object_type, sightings.c.entity_id],
+                set_={"last_seen_run_id": statement.excluded.last_seen_run_id},
+            ),
+            [{"object_type": object_type, "entity_id": i, "last_seen_run_id": run_id} for i in ids],
+        )
+
+    def _tombstone(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        ids: Sequence[str],
+        now: datetime,
+        run_id: int | None = None,
+    ) -> ApplyResult:
         result = ApplyResult()
-        now = utcnow()
-        async with self.write() as conn:
-            seq = await self._lock_sequence(conn, object_type)
-            live = (
-                (
-                    await conn.execute(
-                        sa.select(entities.c.entity_id)
-                        .where(
-                            entities.c.object_type == object_type,
-                            entities.c.entity_id.in_(ids),
-                            entities.c.deleted.is_(False),
-                        )
-                        .order_by(entities.c.entity_id)
-                    )
+        seq = self._lock_sequence(conn, object_type)
+        live = (
+            conn.execute(
+                sa.select(entities.c.entity_id)
+                .where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id.in_(ids),
+                    entities.c.deleted.is_(False),
                 )
-                .scalars()
-                .all()
+                .order_by(entities.c.entity_id)
             )
-            if live:
-                await conn.execute(
-                    entities.update()
-                    .where(
-                        entities.c.object_type == object_type,
-                        entities.c.entity_id == sa.bindparam("b_id"),
-                    )
-                    .values(
-                        change_seq=sa.bindparam("change_seq"),
-                        deleted=True,
-                        changed_at=now,
-                    ),
-                    [{"b_id": entity_id, "change_seq": seq.next()} for entity_id in live],
+            .scalars()
+            .all()
+        )
+        if live:
+            conn.execute(
+                entities.update()
+                .where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id == sa.bindparam("b_id"),
                 )
-                await self._save_sequence(conn, object_type, seq)
+                .values(
+                    change_seq=sa.bindparam("change_seq"),
+                    deleted=True,
+                    changed_at=now,
+                    changed_by_run_id=run_id,
+                ),
+                [{"b_id": entity_id, "change_seq": seq.next()} for entity_id in live],
+            )
+            self._save_sequence(conn, object_type, seq)
         result.deleted = len(live)
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
@@ -319,37 +371,38 @@ class Store:
 
         Entities last seen by a *later* run (a higher run id) are left alone, so a run of
         another process that wrote meanwhile cannot lose records to this scan."""
-        result = ApplyResult()
-        while True:
-            async with self.engine.connect() as conn:
-                ids = (
-                    (
-                        await conn.execute(
-                            sa.select(entities.c.entity_id)
-                            .where(
-                                entities.c.object_type == object_type,
-                                entities.c.deleted.is_(False),
-                                sa.or_(
-                                    entities.c.last_seen_run_id.is_(None),
-                                    entities.c.last_seen_run_id < run_id,
-                                ),
-                            )
-                            .order_by(entities.c.entity_id)
-                            .limit(_ID_CHUNK)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
+        seen = sa.select(sightings.c.entity_id).where(
+            sightings.c.object_type == object_type,
+            sightings.c.entity_id == entities.c.entity_id,
+            sightings.c.last_seen_run_id >= run_id,
+        )
+        unseen = (
+            sa.select(entities.c.entity_id)
+            .where(
+                entities.c.object_type == object_type,
+                entities.c.deleted.is_(False),
+                ~seen.exists(),
+            )
+            .order_by(entities.c.entity_id)
+            .limit(_ID_CHUNK)
+        )
+
+        def tombstone_batch(conn: sa.Connection) -> ApplyResult:
+            ids = conn.execute(unseen).scalars().all()
             if not ids:
-                break
-            batch = await self._tombstone(object_type, ids)
+                return ApplyResult()
+            return self._tombstone(conn, object_type, ids, utcnow(), run_id)
+
+        result = ApplyResult()
+        while True:  # batches keep each transaction short; any prefix of them is valid
+            batch = await self._write(tombstone_batch)
             result.add(batch)
-            if batch.deleted == 0:  # pragma: no cover - only if another writer raced us
+            if batch.deleted == 0:
                 break
-        now = utcnow()
-        async with self.write() as conn:
-            await conn.execute(
+
+        def mark_complete(conn: sa.Connection) -> None:
+            now = utcnow()
+            conn.execute(
                 object_state.update()
                 .where(object_state.c.object_type == object_type)
                 .values(
@@ -357,30 +410,26 @@ class Store:
                     last_full_sync_at=now,
                 )
             )
+
+        await self._write(mark_complete)
         return result
 
+    async def _update_state(self, object_type: str, **values: Any) -> None:
+        statement = (
+            object_state.update().where(object_state.c.object_type == object_type).values(**values)
+        )
+        await self._write(lambda conn: conn.execute(statement))
+
     async def set_watermark(self, object_type: str, watermark: datetime) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                object_state.update()
-                .where(object_state.c.object_type == object_type)
-                .values(watermark=watermark)
-            )
+        await self._update_state(object_type, watermark=watermark)
 
     async def mark_incremental_done(self, object_type: str, at: datetime) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                object_state.update()
-                .where(object_state.c.object_type == object_type)
-                .values(last_incremental_sync_at=at)
-            )
+        await self._update_state(object_type, last_incremental_sync_at=at)
 
-    async def _stored(
-        self, conn: AsyncConnection, object_type: str, ids: list[str]
-    ) -> dict[str, Stored]:
+    def _stored(self, conn: sa.Connection, object_type: str, ids: list[str]) -> dict[str, Stored]:
         out: dict[str, Stored] = {}
         for start in range(0, len(ids), _ID_CHUNK):
-            rows = await conn.execute(
+            rows = conn.execute(
                 sa.select(entities.c.entity_id, entities.c.fingerprint, entities.c.deleted).where(
                     entities.c.object_type == object_type,
                     entities.c.entity_id.in_(ids[start : start + _ID_CHUNK]),
@@ -393,61 +442,50 @@ class Store:
     # --- sync runs ----------------------------------------------------------------------------
 
     async def queue_run(self, object_type: str, mode: str, trigger: str) -> int:
-        async with self.write() as conn:
-            result = await conn.execute(
-                sync_runs.insert()
-                .values(
-                    object_type=object_type,
-                    mode=mode,
-                    status="queued",
-                    trigger=trigger,
-                    queued_at=utcnow(),
-                )
-                .returning(sync_runs.c.id)
+        statement = (
+            sync_runs.insert()
+            .values(
+                object_type=object_type,
+                mode=mode,
+                status="queued",
+                trigger=trigger,
+                queued_at=utcnow(),
             )
-            return int(result.scalar_one())
+            .returning(sync_runs.c.id)
+        )
+        return await self._write(lambda conn: int(conn.execute(statement).scalar_one()))
+
+    async def _update_run(self, run_id: int, **values: Any) -> int:
+        statement = sync_runs.update().where(sync_runs.c.id == run_id).values(**values)
+        return await self._write(lambda conn: conn.execute(statement).rowcount)
 
     async def start_run(self, run_id: int) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                sync_runs.update()
-                .where(sync_runs.c.id == run_id)
-                .values(status="running", started_at=utcnow())
-            )
+        await self._update_run(run_id, status="running", started_at=utcnow())
 
     async def set_run_mode(self, run_id: int, mode: str) -> None:
-        async with self.write() as conn:
-            await conn.execute(sync_runs.update().where(sync_runs.c.id == run_id).values(mode=mode))
+        await self._update_run(run_id, mode=mode)
 
     async def save_run_progress(self, run_id: int, counts: RunCounts) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                sync_runs.update().where(sync_runs.c.id == run_id).values(**vars(counts))
-            )
+        await self._update_run(run_id, **vars(counts))
 
     async def finish_run(self, run_id: int, counts: RunCounts, *, error: str | None = None) -> None:
-        async with self.write() as conn:
-            await conn.execute(
-                sync_runs.update()
-                .where(sync_runs.c.id == run_id)
-                .values(
-                    status="failed" if error is not None else "succeeded",
-                    finished_at=utcnow(),
-                    error=error,
-                    **vars(counts),
-                )
-            )
+        await self._update_run(
+            run_id,
+            status="failed" if error is not None else "succeeded",
+            finished_at=utcnow(),
+            error=error,
+            **vars(counts),
+        )
 
     async def fail_unfinished_runs(self, reason: str) -> int:
         """Runs left queued or running by a process that stopped can never finish: mark them
         failed so status pages tell the truth."""
-        async with self.write() as conn:
-            result = await conn.execute(
-                sync_runs.update()
-                .where(sync_runs.c.status.in_(("queued", "running")))
-                .values(status="failed", finished_at=utcnow(), error=reason)
-            )
-            return int(result.rowcount)
+        statement = (
+            sync_runs.update()
+            .where(sync_runs.c.status.in_(("queued", "running")))
+            .values(status="failed", finished_at=utcnow(), error=reason)
+        )
+        return await self._write(lambda conn: int(conn.execute(statement).rowcount))
 
     async def begin_scan(
         self, object_type: str, mode: str = "full", trigger: str = "cli"
@@ -481,7 +519,7 @@ class ScanWriter:
         return result
 
     async def mark_deleted(self, entity_ids: Iterable[str]) -> ApplyResult:
-        result = await self.store.mark_deleted(self.object_type, entity_ids)
+        result = await self.store.mark_deleted(self.object_type, entity_ids, self.run_id)
         self.counts.add_result(result)
         return result
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from typing import Any
 
 import orjson
+import sqlalchemy as sa
+from sqlalchemy.util import await_only
 
 from proxy.store import Store
 from tests.helpers import contact, incoming
@@ -21,12 +25,18 @@ from tests.helpers import contact, incoming
 IDS = [str(i) for i in range(60)]
 
 
-async def _slow_commits(store: Store) -> None:
+def _slow_commits(store: Store) -> None:
+    """Hold each write transaction open a little after the change numbers are taken."""
     original = store._save_sequence
 
-    async def slow_save(*args: object, **kwargs: object) -> None:
-        await original(*args, **kwargs)  # type: ignore[arg-type]
-        await asyncio.sleep(0.005)  # still inside the transaction: the counter stays locked
+    def slow_save(conn: sa.Connection, *args: Any) -> None:
+        original(conn, *args)
+        # Still inside the transaction: the counter stays locked. SQLite writes run in the
+        # store's writer thread; Postgres ones in SQLAlchemy's greenlet on the event loop.
+        if conn.dialect.name == "sqlite":
+            time.sleep(0.005)
+        else:
+            await_only(asyncio.sleep(0.005))
 
     store._save_sequence = slow_save  # type: ignore[method-assign]
 
@@ -63,7 +73,7 @@ async def test_concurrent_writers_never_hide_a_change_from_a_since_reader(
     reader = Store.open(database_url)
     await writers[0].register_object_types(["contacts"])
     for w in writers:
-        await _slow_commits(w)
+        _slow_commits(w)
     seen: dict[str, tuple[int, bool, bytes]] = {}
     try:
         tasks = [asyncio.create_task(_writer(w, seed, 40)) for seed, w in enumerate(writers, 1)]

@@ -54,8 +54,8 @@ def test_ignored_properties_and_updated_at_never_matter(
 
 
 def test_classify_covers_every_transition() -> None:
-    live = Incoming("1", "a", deleted=False, data="{}")
-    gone = Incoming("1", "a", deleted=True, data="{}")
+    live = Incoming("1", "a", deleted=False, record={})
+    gone = Incoming("1", "a", deleted=True, record={})
     assert classify(live, None) is Change.CREATED
     assert classify(gone, None) is Change.SKIPPED
     assert classify(live, Stored("a", deleted=False)) is Change.UNCHANGED
