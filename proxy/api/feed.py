@@ -1,15 +1,16 @@
 """The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>``.
 
 The stored JSON of each record is spliced, not re-parsed: ``{"_id":…,"_updated":…,
-"_deleted":…,`` + the stored object without its opening brace.
+"_deleted":…,`` + the stored object without its opening brace (the store builds that text;
+see ``FeedReader.feed_json``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
-import orjson
 from aiohttp import web
 
 from proxy.api.auth import check_bearer
@@ -17,21 +18,12 @@ from proxy.api.errors import Handler
 from proxy.api.keys import METRICS, SETTINGS, STORE, STREAM_STARTED
 from proxy.api.params import parse_limit, parse_since
 from proxy.errors import BadRequest, NotReady
-from proxy.store.reads import FeedRow
 
 
-def encode_rows(rows: Iterable[FeedRow], *, first: bool) -> bytes:
-    """One chunk of the JSON array: the entities, comma-separated, with a leading comma
-    unless this is the first chunk."""
-    parts = []
-    for entity_id, seq, deleted, data in rows:
-        head = (
-            f'{{"_id":{orjson.dumps(entity_id).decode()},"_updated":{seq},'
-            f'"_deleted":{"true" if deleted else "false"}'
-        )
-        # data is a JSON object; "{}" would splice to a dangling comma.
-        parts.append(head + ("," + data[1:] if data != "{}" else "}"))
-    chunk = ",".join(parts)
+def encode_chunk(entities: list[str], *, first: bool) -> bytes:
+    """One chunk of the JSON array: the entities (JSON text built by the store),
+    comma-separated, with a leading comma unless this is the first chunk."""
+    chunk = ",".join(entities)
     return (chunk if first else "," + chunk).encode()
 
 
@@ -70,12 +62,12 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
     request[STREAM_STARTED] = True
     await response.write(b"[")
     first, sent = True, 0
-    async for rows in reader.feed(
-        object_type, since=since, upto=status.last_change_seq, limit=limit
-    ):
-        await response.write(encode_rows(rows, first=first))
-        first = False
-        sent += len(rows)
+    batches = reader.feed_json(object_type, since=since, upto=status.last_change_seq, limit=limit)
+    async with contextlib.aclosing(batches):  # a client that hangs up stops the reads at once
+        async for rows in batches:
+            await response.write(encode_chunk(rows, first=first))
+            first = False
+            sent += len(rows)
     await response.write(b"]")
     await response.write_eof()
     metrics.feed_requests.labels(object_type, "200").inc()

@@ -159,14 +159,14 @@ async def test_a_failure_after_streaming_began_leaves_the_json_invalid(
 ) -> None:
     store = store_of(client)
     await complete_mirror(store, 5000)
-    real_feed = store.reader.feed
+    real_feed = store.reader.feed_json
 
     async def failing_feed(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         async for rows in real_feed(*args, **kwargs):  # type: ignore[arg-type]
             yield rows
             raise ConnectionError("database went away mid-stream")
 
-    monkeypatch.setattr(store.reader, "feed", failing_feed)
+    monkeypatch.setattr(store.reader, "feed_json", failing_feed)
     resp = await client.get("/contacts")
     assert resp.status == 200  # the status line was already sent
     with pytest.raises(Exception) as err:  # noqa: PT011 - any failure to read a whole array

@@ -1,7 +1,7 @@
 """Property: for any sequence of writes and any page size, a reader that keeps asking for
 ``since=<last _updated>&limit=<page>`` between the writes ends with the final state.
 
-Runs the feed's own read path and encoder (``FeedReader.feed`` + ``encode_rows``) on a real
+Runs the feed's own read path and encoder (``FeedReader.feed_json`` + ``encode_chunk``) on a real
 SQLite database; each example gets its own object type, so one database serves them all.
 """
 
@@ -15,7 +15,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.api.feed import encode_rows
+from proxy.api.feed import encode_chunk
 from proxy.store import Store, migrate
 from tests.helpers import archived, contact, incoming
 
@@ -34,9 +34,11 @@ async def _pull(store: Store, object_type: str, since: int, page: int, view: dic
         status = await store.reader.object_status(object_type)
         assert status is not None
         chunks = [
-            encode_rows(rows, first=i == 0)
+            encode_chunk(rows, first=i == 0)
             async for i, rows in _enumerate(
-                store.reader.feed(object_type, since=since, upto=status.last_change_seq, limit=page)
+                store.reader.feed_json(
+                    object_type, since=since, upto=status.last_change_seq, limit=page
+                )
             )
         ]
         batch = orjson.loads(b"[" + b"".join(chunks) + b"]")
