@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,10 +55,6 @@ class RunRecord:
     error: str | None
 
 
-# A feed row: (entity_id, change_seq, deleted, data JSON text).
-FeedRow = tuple[str, int, bool, str]
-
-
 class FeedReader:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -104,48 +100,6 @@ class FeedReader:
             deleted=deleted,
         )
 
-    async def feed(
-        self,
-        object_type: str,
-        *,
-        since: int,
-        upto: int,
-        limit: int | None = None,
-        batch_size: int = FEED_BATCH,
-    ) -> AsyncIterator[list[FeedRow]]:
-        """Entities with ``since < change_seq <= upto`` in ascending change order, in
-        batches. ``upto`` pins the response to what existed when the request began, so a
-        pull of everything ends even while the sync keeps writing."""
-        remaining = limit
-        cursor = since
-        while remaining is None or remaining > 0:
-            n = batch_size if remaining is None else min(batch_size, remaining)
-            async with self.engine.connect() as conn:
-                result = await conn.execute(
-                    sa.select(
-                        entities.c.entity_id,
-                        entities.c.change_seq,
-                        entities.c.deleted,
-                        entities.c.data,
-                    )
-                    .where(
-                        entities.c.object_type == object_type,
-                        entities.c.change_seq > cursor,
-                        entities.c.change_seq <= upto,
-                    )
-                    .order_by(entities.c.change_seq)
-                    .limit(n)
-                )
-                rows: list[Any] = list(result.all())
-            if not rows:
-                return
-            yield rows
-            cursor = rows[-1][1]
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < n:
-                return
-
     def _entity_json(self) -> sa.ColumnElement[str]:
         """The feed entity as JSON text, built by the database: ``{"_id":…,"_updated":…,
         "_deleted":…,`` spliced onto the stored object. Doing it in SQL keeps per-row Python
@@ -178,8 +132,11 @@ class FeedReader:
         limit: int | None = None,
         batch_size: int = FEED_BATCH,
     ) -> AsyncGenerator[list[str], None]:
-        """Like :meth:`feed`, but each entity arrives as the feed's JSON text. The next
-        batch is read while the caller sends the current one (one batch ahead at most)."""
+        """Entities with ``since < change_seq <= upto`` in ascending change order, in
+        batches, each entity as the feed's JSON text. ``upto`` pins the response to what
+        existed when the request began, so a pull of everything ends even while the sync
+        keeps writing. Each batch is its own short statement (keyset on change_seq), and the
+        next one is read while the caller sends the current one (one batch ahead at most)."""
         entity = self._entity_json()
 
         async def read(after: int, n: int) -> list[Any]:

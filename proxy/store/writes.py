@@ -107,6 +107,13 @@ class _Sequence:
         return self.last
 
 
+def _update_by_id(object_type: str) -> sa.Update:
+    """An UPDATE of one entity per parameter set, the id bound as ``b_id`` (executemany)."""
+    return entities.update().where(
+        entities.c.object_type == object_type, entities.c.entity_id == sa.bindparam("b_id")
+    )
+
+
 class Store:
     """The mirror database. One per process; cheap to share between tasks.
 
@@ -270,12 +277,7 @@ class Store:
             conn.execute(entities.insert(), inserts)
         if changes:
             conn.execute(
-                entities.update()
-                .where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id == sa.bindparam("b_id"),
-                )
-                .values(
+                _update_by_id(object_type).values(
                     change_seq=sa.bindparam("change_seq"),
                     fingerprint=sa.bindparam("fingerprint"),
                     deleted=sa.bindparam("deleted"),
@@ -346,12 +348,7 @@ class Store:
         )
         if live:
             conn.execute(
-                entities.update()
-                .where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id == sa.bindparam("b_id"),
-                )
-                .values(
+                _update_by_id(object_type).values(
                     change_seq=sa.bindparam("change_seq"),
                     deleted=True,
                     changed_at=now,

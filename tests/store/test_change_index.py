@@ -11,11 +11,16 @@ from tests.helpers import archived, contact, incoming
 
 
 async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, dict]]:
+    """What the feed holds after ``since``: (_id, _updated, _deleted, the stored record)."""
     status = await store.reader.object_status("contacts")
     assert status is not None
     out = []
-    async for rows in store.reader.feed("contacts", since=since, upto=status.last_change_seq):
-        out.extend((i, seq, deleted, orjson.loads(data)) for i, seq, deleted, data in rows)
+    batches = store.reader.feed_json("contacts", since=since, upto=status.last_change_seq)
+    async for rows in batches:
+        for text in rows:
+            entity = orjson.loads(text)
+            record = {k: v for k, v in entity.items() if not k.startswith("_")}
+            out.append((entity["_id"], entity["_updated"], entity["_deleted"], record))
     return out
 
 
