@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -150,6 +151,8 @@ class BenchDatabase:
         """Remove what :meth:`create` made (unless ``keep``); safe to call twice."""
         if self.keep:
             print(f"kept the database: {self.url}", file=sys.stderr)
+            if self.sqlite_path is None or self.workdir not in self.sqlite_path.parents:
+                shutil.rmtree(self.workdir, ignore_errors=True)
             return
         if self.backend == "postgresql" and self._created:
             asyncio.run(self._pg_drop())
@@ -300,6 +303,76 @@ class RssSampler:
         self._sample()
 
 
+class OtherCpu:
+    """CPU time the rest of the machine used between ``__enter__`` and ``__exit__``: a figure
+    to read timings against on a shared machine. Everything counts as "other" except
+    ``processes`` and whatever ``find_own`` returns (called at both ends, e.g. the database
+    server's backends for this run's database)."""
+
+    def __init__(
+        self,
+        *processes: psutil.Process,
+        find_own: Callable[[], list[psutil.Process]] | None = None,
+    ) -> None:
+        self.processes = processes
+        self.find_own = find_own
+        self.seconds = 0.0  # CPU-seconds used by other processes
+        self.wall = 0.0
+        self._start: tuple[float, float, dict[int, float]] = (0.0, 0.0, {})
+
+    @staticmethod
+    def _busy() -> float:
+        # irq and softirq time is left out: loopback traffic of our own pulls lands there.
+        t = psutil.cpu_times()
+        return float(t.user + t.nice + t.system)
+
+    def _own(self) -> dict[int, float]:
+        found = [*self.processes, *(self.find_own() if self.find_own else [])]
+        out: dict[int, float] = {}
+        for proc in found:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+        return out
+
+    def __enter__(self) -> OtherCpu:
+        self._start = (time.time(), self._busy(), self._own())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        started, busy0, own0 = self._start
+        busy1, own1 = self._busy(), self._own()
+        self.wall = time.time() - started
+        own = 0.0
+        for pid, cpu in own1.items():
+            if pid in own0:
+                own += cpu - own0[pid]
+            else:  # appeared meanwhile: all of its CPU time is ours if it started after us
+                with contextlib.suppress(psutil.Error):
+                    if psutil.Process(pid).create_time() >= started:
+                        own += cpu
+        self.seconds = max(0.0, (busy1 - busy0) - own)
+
+    def describe(self) -> str:
+        cores = psutil.cpu_count() or 1
+        share = self.seconds / (self.wall * cores) * 100 if self.wall else 0.0
+        return (
+            f"{self.seconds:.1f} CPU-s used by other processes during the {self.wall:.0f} s of "
+            f"measurements ({share:.0f}% of the machine)"
+        )
+
+
+def postgres_backends(database: str) -> list[psutil.Process]:
+    """The Postgres server processes working for ``database`` (backends, autovacuum)."""
+    marker = f" {database} "
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or []) + " "
+        if cmdline.startswith("postgres:") and marker in cmdline:
+            found.append(proc)
+    return found
+
+
 # --- describing the run -----------------------------------------------------------------------
 
 
@@ -332,6 +405,15 @@ def machine_line() -> str:
         f"{_cpu_model()}, {cores}, {ram:.1f} GiB RAM; Python {platform.python_version()}; "
         f"SQLite {sqlite3.sqlite_version}; {_os_name()}"
     )
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews every figure."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def git_revision() -> str:

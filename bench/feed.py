@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sqlite3
 import sys
 import time
@@ -27,18 +28,23 @@ from typing import Any
 
 import aiohttp
 import orjson
+import psutil  # type: ignore[import-untyped]  # no stubs in the venv
+import sqlalchemy as sa
 
 from bench.common import (
     RESULTS,
     RESULTS_PREAMBLE,
     BenchDatabase,
     BenchError,
+    OtherCpu,
     RssSampler,
     ServerProcess,
     command_line,
     get_section,
     git_revision,
+    load_average,
     machine_line,
+    postgres_backends,
     replace_section,
 )
 from bench.contacts import contacts, entity_ids
@@ -64,13 +70,14 @@ FEED_INTRO = f"""{SECTION}
 `GET /contacts` served by the real `change-proxy serve` process (sync disabled) out of a mirror
 of N realistic HubSpot contacts (~1 KB of JSON each) stored through the real write API; the
 client is aiohttp in the benchmark process on the same machine. Each figure is the best of 3
-runs after a warm-up. *unpaged*: one `GET /contacts`, timed from the request to the last body
-byte. *paged*: `?limit=1000&since=<last _updated>` until an empty page, as Sesam pages, timed
-as the sum of the requests (client-side parsing between requests left out; the wall time with
-it is listed too). *floor*: the same rows read with one plain `SELECT` (stdlib `sqlite3`, or
-asyncpg) and serialised with one `orjson.dumps` of the row list, in the benchmark process.
-Every pull is verified untimed: N entities, each `_id` once, `_updated` strictly ascending.
-Peak RSS is the server's, sampled every 20 ms. How to run: `bench/README.md`.
+runs (`--runs`) after a warm-up. *unpaged*: one `GET /contacts`, timed from the request to the
+last body byte. *paged*: `?limit=1000&since=<last _updated>` until an empty page, as Sesam
+pages, timed as the sum of the requests (the client's parsing between requests left out; the
+wall time with it is listed too). *floor*: the same rows read with one plain `SELECT` (stdlib
+`sqlite3`, or asyncpg) and serialised with one `orjson.dumps` of the row list, in the
+benchmark process. Every pull is verified untimed: N entities, each `_id` once, `_updated`
+strictly ascending. Peak RSS is the server's, sampled every 20 ms. How to run:
+`bench/README.md`.
 """
 
 
@@ -83,10 +90,19 @@ class Ingest:
     pages: int
     seconds: float  # project code only: prepare + apply_page + completing the scan
     data_bytes: int  # total stored JSON
+    page_seconds: list[float] = field(default_factory=list)  # per page, in order
+    page_size: int = INGEST_PAGE
 
     @property
     def rate(self) -> float:
         return self.n / self.seconds
+
+    def decile_rates(self) -> tuple[float, float]:
+        """Contacts/s over the first and the last tenth of the pages: a write path whose
+        cost grows with the table shows up as a falling rate."""
+        tenth = max(1, len(self.page_seconds) // 10)
+        first, last = self.page_seconds[:tenth], self.page_seconds[-tenth:]
+        return tenth * self.page_size / sum(first), tenth * self.page_size / sum(last)
 
     @property
     def mean_size(self) -> float:
@@ -125,8 +141,11 @@ class Report:
     command: str
     n: int
     limit: int
+    runs: int
     ingest: Ingest
     feed_mean_size: float = 0.0
+    load_before: str = ""  # load averages when the measurements began
+    other_cpu: str = ""  # what the rest of the machine did meanwhile
     idle_rss: int = 0
     rss_after: int = 0
     warmup_peak_rss: int = 0
@@ -199,7 +218,8 @@ async def ingest(url: str, n: int) -> Ingest:
         await store.register_object_types([OBJECT_TYPE])
         fingerprint = Fingerprinter()
         busy = 0.0
-        data_bytes = created = pages = 0
+        created = 0
+        page_seconds: list[float] = []
         started = time.perf_counter()
         scan = await store.begin_scan(OBJECT_TYPE)
         busy += time.perf_counter() - started
@@ -211,28 +231,47 @@ async def ingest(url: str, n: int) -> Ingest:
             t0 = time.perf_counter()
             rows = prepare(page, fingerprint)
             result = await scan.apply_page(rows)
-            busy += time.perf_counter() - t0
+            page_seconds.append(time.perf_counter() - t0)
             created += result.created
-            data_bytes += sum(len(row.data.encode()) for row in rows)
-            pages += 1
             page = []
         if page:
             t0 = time.perf_counter()
             rows = prepare(page, fingerprint)
             result = await scan.apply_page(rows)
-            busy += time.perf_counter() - t0
+            page_seconds.append(time.perf_counter() - t0)
             created += result.created
-            data_bytes += sum(len(row.data.encode()) for row in rows)
-            pages += 1
+        busy += sum(page_seconds)
         t0 = time.perf_counter()
         await scan.complete_full_scan()
         await scan.finish()
         busy += time.perf_counter() - t0
         if created != n:
             raise BenchError(f"ingest created {created} entities, expected {n}")
-        return Ingest(n=n, pages=pages, seconds=busy, data_bytes=data_bytes)
+        data_bytes = await _stored_bytes(store)
+        return Ingest(
+            n=n,
+            pages=len(page_seconds),
+            seconds=busy,
+            data_bytes=data_bytes,
+            page_seconds=page_seconds,
+        )
     finally:
         await store.close()
+
+
+async def _stored_bytes(store: Store) -> int:
+    """Total UTF-8 bytes of the stored JSON, as the database holds it."""
+    length = (
+        "length(CAST(data AS BLOB))"  # SQLite's length() of TEXT counts characters
+        if store.engine.dialect.name == "sqlite"
+        else "octet_length(data)"
+    )
+    async with store.engine.connect() as conn:
+        total = await conn.scalar(
+            sa.text(f"SELECT sum({length}) FROM entities WHERE object_type = :t"),
+            {"t": OBJECT_TYPE},
+        )
+    return int(total or 0)
 
 
 # --- step 4: the pulls ------------------------------------------------------------------------
@@ -337,32 +376,47 @@ async def pull_paged(
     )
 
 
-async def floor_once(db: BenchDatabase, n: int) -> Floor:
-    """One plain SELECT of the feed's rows, serialised into one buffer by orjson."""
+class FloorConnection:
+    """The floor's own connection, opened once (outside the timed part): stdlib ``sqlite3``
+    for SQLite, plain asyncpg for Postgres. No SQLAlchemy, no pool."""
+
+    def __init__(self, sqlite: sqlite3.Connection | None, pg: Any | None) -> None:
+        self.sqlite = sqlite
+        self.pg = pg
+
+    async def fetch_dump(self) -> tuple[int, bytes]:
+        """The timed part: one SELECT of every feed row, then one ``orjson.dumps``."""
+        if self.sqlite is not None:
+            rows = self.sqlite.execute(FLOOR_SQL).fetchall()
+        elif self.pg is not None:
+            rows = [tuple(r) for r in await self.pg.fetch(FLOOR_SQL)]
+        else:
+            raise BenchError("the floor connection is closed")
+        return len(rows), orjson.dumps(rows)
+
+    async def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.pg is not None:
+            await self.pg.close()
+
+
+async def _floor_connect(db: BenchDatabase) -> FloorConnection:
     if db.backend == "sqlite":
         assert db.sqlite_path is not None
-        conn = sqlite3.connect(db.sqlite_path)
-        try:
-            t0 = time.perf_counter()
-            rows = conn.execute(FLOOR_SQL).fetchall()
-            out = orjson.dumps(rows)
-            seconds = time.perf_counter() - t0
-        finally:
-            conn.close()
-    else:
-        import asyncpg  # type: ignore[import-untyped]
+        return FloorConnection(sqlite3.connect(db.sqlite_path), None)
+    import asyncpg  # type: ignore[import-untyped]
 
-        pg = await asyncpg.connect(db.url)
-        try:
-            t0 = time.perf_counter()
-            records = await pg.fetch(FLOOR_SQL)
-            rows = [tuple(r) for r in records]
-            out = orjson.dumps(rows)
-            seconds = time.perf_counter() - t0
-        finally:
-            await pg.close()
-    if len(rows) != n:
-        raise BenchError(f"floor: {len(rows)} rows, expected {n}")
+    return FloorConnection(None, await asyncpg.connect(db.url))
+
+
+async def floor_once(conn: FloorConnection, n: int) -> Floor:
+    """One plain SELECT of the feed's rows, serialised into one buffer by orjson."""
+    t0 = time.perf_counter()
+    count, out = await conn.fetch_dump()
+    seconds = time.perf_counter() - t0
+    if count != n:
+        raise BenchError(f"floor: {count} rows, expected {n}")
     return Floor(seconds=seconds, out_bytes=len(out))
 
 
@@ -371,6 +425,28 @@ async def measure(
 ) -> None:
     expected = entity_ids(report.n)
     await server.wait_ready(OBJECT_TYPE)
+    report.load_before = load_average()
+    pg_name = db.pg_name
+    find_own = (lambda: postgres_backends(pg_name)) if pg_name is not None else None
+    floor_conn = await _floor_connect(db)
+    try:
+        with OtherCpu(psutil.Process(), server.process, find_own=find_own) as other:
+            await _measure(report, db, server, expected, floor_conn, runs=runs, limit=limit)
+    finally:
+        await floor_conn.close()
+    report.other_cpu = other.describe()
+
+
+async def _measure(
+    report: Report,
+    db: BenchDatabase,
+    server: ServerProcess,
+    expected: Sequence[str],
+    floor_conn: FloorConnection,
+    *,
+    runs: int,
+    limit: int,
+) -> None:
     timeout = aiohttp.ClientTimeout(total=600, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         report.idle_rss = server.process.memory_info().rss
@@ -387,9 +463,10 @@ async def measure(
             report.paged.append(pull)
             _progress(f"paged {i + 1}/{runs}: {pull.seconds:.2f} s in {pull.requests} requests")
         report.rss_after = server.process.memory_info().rss
-    await floor_once(db, report.n)
+    await floor_once(floor_conn, report.n)
     for i in range(runs):
-        floor = await floor_once(db, report.n)
+        await asyncio.sleep(0)  # the SQLite floor never awaits: let a Ctrl-C cancel us here
+        floor = await floor_once(floor_conn, report.n)
         report.floor.append(floor)
         _progress(f"floor {i + 1}/{runs}: {floor.seconds:.2f} s")
 
@@ -429,10 +506,13 @@ def _rows(report: Report) -> list[tuple[str, str, str, str]]:
 
 def _details(report: Report) -> list[str]:
     unpaged, paged = report.best_unpaged, report.best_paged
+    first_tenth, last_tenth = report.ingest.decile_rates()
     return [
         f"ingest (extra): {report.n:,} contacts in {report.ingest.pages:,} pages of "
         f"{INGEST_PAGE} through `ScanWriter.apply_page` + `complete_full_scan`: "
-        f"{report.ingest.seconds:.1f} s, {report.ingest.rate:,.0f} contacts/s",
+        f"{report.ingest.seconds:.1f} s, {report.ingest.rate:,.0f} contacts/s "
+        f"({first_tenth:,.0f}/s over the first tenth of the pages, {last_tenth:,.0f}/s over "
+        "the last)",
         f"unpaged, best run: {unpaged.body_bytes / 10**6:.1f} MB body "
         f"({unpaged.body_bytes / 10**6 / unpaged.seconds:.0f} MB/s); server CPU "
         f"{unpaged.server_cpu_seconds:.2f} s of {unpaged.seconds:.2f} s wall; client "
@@ -486,14 +566,15 @@ def backend_section(report: Report, when: datetime) -> str:
         heading,
         "",
         f"- command: `{report.command}`",
-        f"- run: {when:%Y-%m-%d %H:%M} UTC, commit {git_revision()}",
+        f"- run: {when:%Y-%m-%d %H:%M} UTC, commit {git_revision()}; load average "
+        f"{report.load_before} when the measurements began; {report.other_cpu}",
         f"- machine: {machine_line()}",
         f"- database: {report.database}",
         f"- N = {report.n:,} contacts; mean entity size {report.ingest.mean_size:,.0f} B of "
         f"stored JSON ({report.feed_mean_size:,.0f} B per feed entity with `_id`, `_updated`, "
         "`_deleted`)",
         "",
-        "| measure (best of 3) | time | entities/s | floor rate / this rate |",
+        f"| measure (best of {report.runs}) | time | entities/s | floor rate / this rate |",
         "| --- | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
@@ -547,8 +628,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM cleans up like Ctrl-C does: stop the server, drop the database.
+    signal.signal(signal.SIGTERM, _interrupt)
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if args.n < 1 or args.runs < 1 or args.limit < 1:
         print("bench.feed: --n, --runs and --limit must be positive", file=sys.stderr)
@@ -557,8 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     when = datetime.now(UTC)
     try:
         db = BenchDatabase.create(args.database_url, prefix="bench-feed", keep=args.keep_db)
-    except BenchError as exc:
-        print(f"bench.feed: {exc}", file=sys.stderr)
+    except Exception as exc:  # BenchError, or the database server refusing
+        print(f"bench.feed: cannot create the database: {exc}", file=sys.stderr)
         return 2
     try:
         database = db.describe()
@@ -571,13 +658,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             command=command_line("bench.feed", argv_list),
             n=args.n,
             limit=args.limit,
+            runs=args.runs,
             ingest=stored,
         )
         with ServerProcess(db.url, db.workdir / "server.log") as server:
             try:
                 asyncio.run(measure(report, db, server, runs=args.runs, limit=args.limit))
-            except BaseException:
-                print(f"server log tail:\n{server.log_tail()}", file=sys.stderr)
+            except BaseException as exc:
+                if not isinstance(exc, BenchError):  # a BenchError carries the tail already
+                    print(f"server log tail:\n{server.log_tail()}", file=sys.stderr)
                 raise
     except BenchError as exc:
         print(f"bench.feed: {exc}", file=sys.stderr)
@@ -593,4 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
+        print("bench.feed: interrupted; server stopped, database removed", file=sys.stderr)
+        raise SystemExit(130) from None
