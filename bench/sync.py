@@ -61,6 +61,7 @@ from bench.common import (
     git_revision,
     machine_line,
     replace_section,
+    stop_process,
 )
 from proxy.config import SETTINGS, Settings, load_settings
 from proxy.sources.hubspot import client_from_settings
@@ -148,13 +149,7 @@ class SimulatorProcess:
             return await _get_json(session, f"{self.base_url}/_sim/stats")
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
+        stop_process(self.popen)
         self._log.close()
 
 
