@@ -39,6 +39,8 @@ WRITER_SWITCH_INTERVAL_S = 0.001
 
 # How many ids one statement names. SQLite allows 32766 bound parameters; Postgres 32767.
 _ID_CHUNK = 1000
+# Sightings of unchanged pages are written in batches of this many ids.
+SIGHTINGS_BATCH = 2000
 # A run's counters are saved this often while it runs, not only at its end.
 PROGRESS_EVERY_PAGES = 20
 # While a first sync grows the table from nothing, Postgres plans with statistics of an
@@ -176,6 +178,20 @@ class Store:
 
         return await asyncio.get_running_loop().run_in_executor(self._writer_thread, in_thread)
 
+    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in a read-only transaction (on SQLite in the writer thread too: one
+        thread hop, and no write lock taken)."""
+        if self._sqlite_writer is None or self._writer_thread is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(fn)
+        writer = self._sqlite_writer
+
+        def in_thread() -> T:
+            with writer.connect() as conn, conn.begin():
+                return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, in_thread)
+
     def _lock_sequence(self, conn: sa.Connection, object_type: str) -> _Sequence:
         """Lock the object type's counter row until commit and return its value."""
         query = sa.select(object_state.c.last_change_seq).where(
@@ -232,6 +248,34 @@ class Store:
         return await self._write(
             lambda conn: self._apply_page(conn, object_type, records, run_id, utcnow())
         )
+
+    async def unchanged_page(
+        self, object_type: str, records: Sequence[Incoming]
+    ) -> ApplyResult | None:
+        """The result of applying ``records`` if none of them would change the mirror
+        (the common case of a rescan), found without taking the write lock; None when
+        something would change, and :meth:`apply_page` must run. Sightings are not
+        recorded here (see :meth:`record_sightings`).
+
+        Deciding "unchanged" outside the lock is safe: if another writer changes a record
+        meanwhile, skipping our older copy of it is what the locked path should do too."""
+        ids = [r.entity_id for r in records]
+        stored = await self._read(lambda conn: self._stored(conn, object_type, ids))
+        result = ApplyResult()
+        for rec in records:
+            change = classify(rec, stored.get(rec.entity_id))
+            if change is Change.UNCHANGED:
+                result.unchanged += 1
+            elif change is Change.SKIPPED:
+                result.skipped += 1
+            else:
+                return None
+        return result
+
+    async def record_sightings(self, object_type: str, run_id: int, ids: list[str]) -> None:
+        """Record that run ``run_id`` fetched these ids (the evidence full scans rest on)."""
+        if ids:
+            await self._write(lambda conn: self._record_sightings(conn, object_type, run_id, ids))
 
     def _apply_page(
         self,
@@ -513,9 +557,19 @@ class ScanWriter:
         self.run_id = run_id
         self.counts = RunCounts()
         self._pages = 0
+        self._unrecorded_sightings: list[str] = []
 
     async def apply_page(self, records: Sequence[Incoming]) -> ApplyResult:
-        result = await self.store.apply_page(self.object_type, records, self.run_id)
+        """Apply a page. A page that changes nothing (most of a rescan) takes no write
+        lock: its sightings are buffered and written in bulk, at the latest before the
+        scan completes or the run finishes."""
+        result = await self.store.unchanged_page(self.object_type, records)
+        if result is None:
+            result = await self.store.apply_page(self.object_type, records, self.run_id)
+        else:
+            self._unrecorded_sightings.extend(r.entity_id for r in records)
+            if len(self._unrecorded_sightings) >= SIGHTINGS_BATCH:
+                await self.flush_sightings()
         self.counts.fetched += len(records)
         self.counts.add_result(result)
         self._pages += 1
@@ -530,10 +584,17 @@ class ScanWriter:
         self.counts.add_result(result)
         return result
 
+    async def flush_sightings(self) -> None:
+        ids, self._unrecorded_sightings = self._unrecorded_sightings, []
+        await self.store.record_sightings(self.object_type, self.run_id, ids)
+
     async def complete_full_scan(self) -> ApplyResult:
+        await self.flush_sightings()  # the deletions below rest on every sighting
         result = await self.store.complete_full_scan(self.object_type, self.run_id)
         self.counts.add_result(result)
         return result
 
     async def finish(self, error: str | None = None) -> None:
+        if error is None:
+            await self.flush_sightings()
         await self.store.finish_run(self.run_id, self.counts, error=error)
