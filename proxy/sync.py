@@ -102,10 +102,11 @@ class SyncRunner:
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
         error: str | None = None
         try:
-            if mode == FULL:
-                await self._full(client, spec, scan, started, progress)
-            else:
-                await self._incremental(client, spec, scan, started, progress)
+            with self.store.busy_writer():
+                if mode == FULL:
+                    await self._full(client, spec, scan, started, progress)
+                else:
+                    await self._incremental(client, spec, scan, started, progress)
         except asyncio.CancelledError:
             error = "cancelled: the service stopped during the run"
             raise

@@ -17,7 +17,9 @@ from proxy.store.schema import entities, object_state, sync_runs
 
 # Rows fetched per feed query. Each batch is its own short statement (keyset on change_seq),
 # so a slow client never holds a read transaction open and writers are never blocked.
-FEED_BATCH = 2000
+# 5,000 (~5 MB of JSON) measured 85k -> 107k entities/s over 2,000 on SQLite; the server's
+# peak RSS grows by ~18 MB for it (two batches in memory: one sent, one read ahead).
+FEED_BATCH = 5000
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ change N+1 while N is still invisible (DESIGN.md invariant 1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from proxy.store.schema import entities, object_state, sightings, sync_runs
 
 T = TypeVar("T")
 
-# Python's GIL switch interval while a SQLite writer thread runs (see Store.__init__).
+# Python's GIL switch interval while sync runs write to SQLite (see Store.busy_writer).
 WRITER_SWITCH_INTERVAL_S = 0.001
 
 # How many ids one statement names. SQLite allows 32766 bound parameters; Postgres 32767.
@@ -141,12 +142,8 @@ class Store:
             if self._sqlite
             else None
         )
-        if self._sqlite:
-            # The writer thread needs the GIL back after every SQLite call while the event
-            # loop parses and fingerprints pages; at Python's default 5 ms switch interval
-            # each handover can stall it that long. 1 ms measured: no-change rescan 10.4k ->
-            # 14.9k contacts/s, full sync 6.1k -> 8.2k (20,000 contacts, bench/sync.py).
-            sys.setswitchinterval(min(sys.getswitchinterval(), WRITER_SWITCH_INTERVAL_S))
+        self._busy_runs = 0
+        self._saved_switch_interval = sys.getswitchinterval()
 
     @classmethod
     def open(cls, url: str, **engine_kwargs: Any) -> Store:
@@ -159,6 +156,27 @@ class Store:
             )
             self._writer_thread.shutdown(wait=True)
         await self.engine.dispose()
+
+    @contextlib.contextmanager
+    def busy_writer(self) -> Iterator[None]:
+        """Wrap a sync run. On SQLite the writer thread needs the GIL back after every
+        SQLite call while the event loop parses and fingerprints pages; at Python's default
+        5 ms switch interval each handover can stall it that long. A 1 ms interval measured
+        10.4k -> 14.9k contacts/s on no-change rescans (20,000 contacts) but slows the feed
+        server's reads, so it applies only while runs are writing."""
+        if not self._sqlite:
+            yield
+            return
+        if self._busy_runs == 0:
+            self._saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._saved_switch_interval, WRITER_SWITCH_INTERVAL_S))
+        self._busy_runs += 1
+        try:
+            yield
+        finally:
+            self._busy_runs -= 1
+            if self._busy_runs == 0:
+                sys.setswitchinterval(self._saved_switch_interval)
 
     # --- transactions ---------------------------------------------------------------------
 

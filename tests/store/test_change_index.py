@@ -217,3 +217,13 @@ async def test_run_record_counts_what_happened(store: Store) -> None:
         1,
     )
     assert run.error == "boom" and run.finished_at is not None
+
+
+async def test_busy_writer_tunes_the_gil_only_while_runs_write(store: Store) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    with store.busy_writer(), store.busy_writer():  # two object types syncing at once
+        expected = min(before, 0.001) if store.engine.dialect.name == "sqlite" else before
+        assert sys.getswitchinterval() == expected
+    assert sys.getswitchinterval() == before
