@@ -8,7 +8,6 @@ nowhere else.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -169,8 +168,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
 )
 
-SETTINGS_BY_ATTR: dict[str, Setting] = {s.attr: s for s in SETTINGS}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -282,8 +279,3 @@ def require(settings: Settings, *names: str) -> None:
     missing = [n for n in names if not getattr(settings, n.lower())]
     if missing:
         raise ConfigError("missing required setting: " + ", ".join(missing))
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some fields replaced (for tests and the demo)."""
-    return dataclasses.replace(settings, **changes)
