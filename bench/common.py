@@ -166,6 +166,15 @@ class BenchDatabase:
 # --- the server -------------------------------------------------------------------------------
 
 
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a child process's log, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
 def stop_process(popen: subprocess.Popen[bytes]) -> None:
     """Terminate a child process, killing it if it does not exit within 10 s."""
     if popen.poll() is None:
@@ -226,11 +235,7 @@ class ServerProcess:
         return self.popen.pid
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+        return log_tail(self.log_path, lines)
 
     async def wait_ready(self, object_type: str, *, within: float = 60.0) -> dict[str, object]:
         """Poll ``GET /health`` until it answers 200 with ``object_type`` ready."""

@@ -59,6 +59,7 @@ from bench.common import (
     command_line,
     free_port,
     git_revision,
+    log_tail,
     machine_line,
     replace_section,
     stop_process,
@@ -116,11 +117,7 @@ class SimulatorProcess:
         self.started_in_s = 0.0
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+        return log_tail(self.log_path, lines)
 
     async def wait_ready(self) -> None:
         """Poll ``GET /_sim/stats`` until it answers with every contact created."""
