@@ -20,11 +20,11 @@ from proxy.api.params import parse_limit, parse_since
 from proxy.errors import BadRequest, NotReady
 
 
-def encode_chunk(entities: list[str], *, first: bool) -> bytes:
-    """One chunk of the JSON array: the entities (JSON text built by the store),
-    comma-separated, with a leading comma unless this is the first chunk."""
-    chunk = ",".join(entities)
-    return (chunk if first else "," + chunk).encode()
+def encode_chunk(entities: list[bytes], *, first: bool) -> bytes:
+    """One chunk of the JSON array: the entities (JSON built by the store), comma-separated,
+    with a leading comma unless this is the first chunk (joined in one pass: batches are
+    megabytes, and every extra copy shows in the feed's throughput)."""
+    return b",".join(entities) if first else b",".join([b"", *entities])
 
 
 async def serve_feed(request: web.Request, object_type: str) -> web.StreamResponse:

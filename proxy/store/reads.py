@@ -58,7 +58,7 @@ class RunRecord:
     error: str | None
 
 
-def splice(rows: list[Any]) -> list[str]:
+def splice(rows: list[Any]) -> list[bytes]:
     """Feed entities from (change_seq, entity_id, deleted, data) rows: ``{"_id":…,
     "_updated":…,"_deleted":…,`` + the stored object without its opening brace."""
     out = []
@@ -68,7 +68,7 @@ def splice(rows: list[Any]) -> list[str]:
             f'"_deleted":{"true" if deleted else "false"}'
         )
         # "{}" alone would splice to a dangling comma.
-        out.append(head + ("," + data[1:] if data != "{}" else "}"))
+        out.append((head + ("," + data[1:] if data != "{}" else "}")).encode())
     return out
 
 
@@ -117,7 +117,7 @@ class FeedReader:
             deleted=deleted,
         )
 
-    def _entity_json(self) -> sa.ColumnElement[str]:
+    def _entity_json(self) -> sa.ColumnElement[bytes]:
         """The feed entity as JSON text, built by SQLite: ``{"_id":…,"_updated":…,
         "_deleted":…,`` spliced onto the stored object. Doing it in SQL keeps per-row Python
         work out of the feed's hot loop (on Postgres, :func:`splice` in Python is faster:
@@ -136,7 +136,9 @@ class FeedReader:
             (entities.c.data == "{}", sa.literal("}")),
             else_=sa.literal(",") + sa.func.substr(entities.c.data, 2),
         )
-        return (head + tail).label("entity")
+        # As a BLOB, the row arrives as the UTF-8 bytes that go on the wire: no decode into a
+        # str and re-encode per batch (measured 1.4 s -> ~1.0 s per 100,000-entity pull).
+        return sa.cast(head + tail, sa.LargeBinary).label("entity")
 
     async def feed_json(
         self,
@@ -146,9 +148,9 @@ class FeedReader:
         upto: int,
         limit: int | None = None,
         batch_size: int = FEED_BATCH,
-    ) -> AsyncGenerator[list[str], None]:
+    ) -> AsyncGenerator[list[bytes], None]:
         """Entities with ``since < change_seq <= upto`` in ascending change order, in
-        batches, each entity as the feed's JSON text. ``upto`` pins the response to what
+        batches, each entity as the feed's JSON (UTF-8 bytes). ``upto`` pins the response to what
         existed when the request began, so a pull of everything ends even while the sync
         keeps writing. Each batch is its own short statement (keyset on change_seq), and the
         next one is read while the caller sends the current one (one batch ahead at most)."""

@@ -63,7 +63,7 @@ async def _pull(store: Store, since: int, seen: dict[str, tuple[int, bool, bytes
             entity = orjson.loads(text)
             assert entity["_updated"] > since, "the feed went backwards"
             since = entity["_updated"]
-            seen[entity["_id"]] = (since, entity["_deleted"], text.encode())
+            seen[entity["_id"]] = (since, entity["_deleted"], text)
     return since
 
 
