@@ -65,6 +65,7 @@ from bench.common import (
     stop_process,
 )
 from proxy.config import SETTINGS, Settings, load_settings
+from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.sources.hubspot.client import LIST_PAGE_SIZE
 from proxy.store import Store, migrate
@@ -228,7 +229,7 @@ async def run_full_sync(
     store: Store, settings: Settings, profile: cProfile.Profile | None
 ) -> tuple[RunOutcome, float]:
     """One full sync, as ``change-proxy sync --full`` runs it (a fresh session and client)."""
-    async with aiohttp.ClientSession(headers={"User-Agent": "change-proxy"}) as session:
+    async with source_session() as session:
         runner = SyncRunner(store, client_from_settings(session, settings), settings)
         if profile is not None:
             profile.enable()

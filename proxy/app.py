@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 
 from proxy.api import admin, feed, health
@@ -15,6 +14,7 @@ from proxy.api.keys import CLIENT, METRICS, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
+from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.store import Store, migrate
 from proxy.sync import SyncRunner
@@ -50,9 +50,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession(
-        headers={"User-Agent": "change-proxy"}, raise_for_status=False
-    ) as session:
+    async with source_session() as session:
         app[CLIENT] = client_from_settings(session, app[SETTINGS])
         yield
 

@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proxy.config import Settings, load_settings
+from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.store import Store, migrate
 from proxy.store.writes import RunCounts
@@ -54,7 +54,7 @@ async def sync_once(settings: Settings, object_type: str, *, full: bool) -> int:
         await store.register_object_types([object_type])
         status = await store.reader.object_status(object_type)
         mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
-        async with aiohttp.ClientSession(headers={"User-Agent": "change-proxy"}) as session:
+        async with source_session() as session:
             runner = SyncRunner(store, client_from_settings(session, settings), settings)
             with _progress_display(sys.stderr.isatty()) as bar:
                 title = f"{mode} sync of {object_type}"

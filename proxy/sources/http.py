@@ -99,6 +99,12 @@ def _budget(headers: Mapping[str, str]) -> Budget | None:
         return None
 
 
+def source_session() -> aiohttp.ClientSession:
+    """The one HTTP session a process uses for its sources (statuses are classified by
+    :meth:`HttpClient.classify`, never raised by aiohttp)."""
+    return aiohttp.ClientSession(headers={"User-Agent": "change-proxy"}, raise_for_status=False)
+
+
 class HttpClient:
     """JSON over HTTP with pacing and retries. ``limiter`` paces every request;
     callers may pass an extra one (HubSpot's search has its own budget)."""
@@ -225,4 +231,11 @@ class HttpClient:
             raise UpstreamRetryable(f"{what}: {status} with {_error_detail(raw)}") from None
 
 
-__all__ = ["HttpClient", "RequestStats", "RetryPolicy", "UpstreamError", "UriTooLong"]
+__all__ = [
+    "HttpClient",
+    "RequestStats",
+    "RetryPolicy",
+    "UpstreamError",
+    "UriTooLong",
+    "source_session",
+]
