@@ -4,6 +4,7 @@ Routes (every API route needs ``Authorization: Bearer <sim.token>``):
 
 * ``GET  /crm/v3/objects/contacts``           list, keyset-paged by ascending id
 * ``POST /crm/v3/objects/contacts/search``    search (``search.py``)
+* ``POST /crm/v3/objects/contacts/batch/read`` up to 100 records by id (``?archived=true``)
 * ``GET  /crm/v3/objects/contacts/{id}``      one record
 * ``GET  /crm/v3/properties/contacts``        property definitions
 * ``GET  /_sim/stats``, ``POST /_sim/faults`` simulator controls, no auth
@@ -39,6 +40,9 @@ def create_app(sim: HubSpotSimulator) -> web.Application:
     app.router.add_get("/crm/v3/objects/contacts", handlers.list_contacts, name="list")
     app.router.add_post(
         "/crm/v3/objects/contacts/search", handlers.search_contacts, name=SEARCH_ROUTE
+    )
+    app.router.add_post(
+        "/crm/v3/objects/contacts/batch/read", handlers.batch_read, name="batch_read"
     )
     app.router.add_get("/crm/v3/objects/contacts/{contact_id}", handlers.get_contact, name="get")
     app.router.add_get("/crm/v3/properties/contacts", handlers.list_properties, name="properties")

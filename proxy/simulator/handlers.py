@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from .app_keys import PROPERTIES_BODY, SIMULATOR
+from .clock import iso_from_ms
 from .error_responses import ApiError, json_response
 from .faults import Faults, corrupt_page
 from .query_params import (
@@ -27,6 +28,11 @@ from .state import HubSpotSimulator
 
 LIST_DEFAULT_LIMIT: Final = 10
 LIST_MAX_LIMIT: Final = 100
+BATCH_READ_MAX_INPUTS: Final = 100
+BATCH_NOT_FOUND_MESSAGE: Final = (
+    "Could not get some CONTACT objects, they may be deleted or not exist. "
+    "Check that ids are valid."
+)
 
 
 async def list_contacts(request: web.Request) -> web.Response:
@@ -56,13 +62,86 @@ async def get_contact(request: web.Request) -> web.Response:
     return json_response(contact.as_record(names))
 
 
+async def batch_read(request: web.Request) -> web.Response:
+    """``POST /crm/v3/objects/contacts/batch/read``: up to 100 records by id in one request.
+
+    Body ``{"inputs": [{"id": ...}], "properties": [...], "propertiesWithHistory": [...],
+    "idProperty": ...}``; query ``archived=true`` looks among archived records only. Each id
+    is looked up like GET by id (merged-away ids answer with the survivor, under its own id,
+    sent once however many inputs resolve to it). Properties travel in the body, so there is
+    no URL limit; they are chosen as for GET (none named: the defaults).
+
+    All found: 200 ``{"status": "COMPLETE", "results", "startedAt", "completedAt"}``. Some
+    not found: 207 with ``numErrors`` and one ``OBJECT_NOT_FOUND`` error whose
+    ``context.ids`` lists every missing id; HubSpot groups them, so ``numErrors`` counts
+    error entries (1), not ids. Not modelled: ``propertiesWithHistory`` (ignored) and
+    ``idProperty`` other than ``hs_object_id`` (400 rather than silently reading by id).
+    """
+    sim = request.app[SIMULATOR]
+    started_ms = sim.clock.now_ms()
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise invalid("Request body must be a JSON object with an 'inputs' list.")
+    inputs: list[Any] = body["inputs"]
+    if len(inputs) > BATCH_READ_MAX_INPUTS:
+        raise invalid(
+            f"Too many inputs: {len(inputs)}; at most {BATCH_READ_MAX_INPUTS} are allowed."
+        )
+    if body.get("idProperty") not in (None, "hs_object_id"):
+        raise invalid("idProperty other than hs_object_id is not supported by the simulator.")
+    ids = [_input_id(item) for item in inputs]
+    names = sim.select_properties(_body_properties(body) or None)
+    found, missing = sim.find_many(ids, archived=parse_bool(request.query.get("archived")))
+    payload: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": [contact.as_record(names) for contact in found],
+        "startedAt": iso_from_ms(started_ms),
+        "completedAt": iso_from_ms(sim.clock.now_ms()),
+    }
+    if not missing:
+        return json_response(payload)
+    payload["numErrors"] = 1
+    payload["errors"] = [
+        {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": BATCH_NOT_FOUND_MESSAGE,
+            "context": {"ids": missing},
+        }
+    ]
+    return json_response(payload, status=207)
+
+
+def _input_id(item: object) -> str:
+    contact_id = item.get("id") if isinstance(item, dict) else None
+    # Ids are strings in HubSpot's JSON; a bare number is taken too, as its string.
+    if isinstance(contact_id, int) and not isinstance(contact_id, bool):
+        return str(contact_id)
+    if not isinstance(contact_id, str):
+        raise invalid("Each input must be an object with an 'id' string.")
+    return contact_id
+
+
+def _body_properties(body: dict[str, Any]) -> list[str] | None:
+    properties = body.get("properties")
+    if properties is not None and (
+        not isinstance(properties, list) or not all(isinstance(p, str) for p in properties)
+    ):
+        raise invalid("properties must be a list of strings.")
+    return properties
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise invalid("Invalid input JSON on line 1.") from None
+
+
 async def search_contacts(request: web.Request) -> web.Response:
     """``POST /crm/v3/objects/contacts/search``; semantics in ``search.py``."""
     sim = request.app[SIMULATOR]
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid("Invalid input JSON on line 1.") from None
+    body = await _json_body(request)
     try:
         search = parse_search_request(body)
         page = run_search(

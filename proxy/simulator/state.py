@@ -12,7 +12,7 @@ Behaviour modelled (facts in ``reference/hubspot-api.md``):
 * a GDPR delete leaves no trace, not even in the archived list;
 * a merge creates a new record with a new id holding the primary's values (and the older
   ``createdate`` of the two); both old ids disappear from list, archived list and search,
-  and a GET by either old id returns the new record.
+  and a GET or batch read by either old id returns the new record.
 """
 
 from __future__ import annotations
@@ -156,6 +156,25 @@ class HubSpotSimulator:
             return None
         key = self._resolve_merges(key)
         return (self._archived if archived else self._live).get(key)
+
+    def find_many(
+        self, contact_ids: Iterable[str], *, archived: bool
+    ) -> tuple[list[StoredContact], list[str]]:
+        """What ``POST /contacts/batch/read`` sees: each id looked up like :meth:`find`.
+
+        Returns the records found, each once and in the order first asked for (several
+        merged-away ids can resolve to the same survivor, which HubSpot sends once, under
+        its own id), and the ids that found nothing, once each, as they were given.
+        """
+        found: dict[int, StoredContact] = {}
+        missing: dict[str, None] = {}
+        for contact_id in contact_ids:
+            contact = self.find(contact_id, archived=archived)
+            if contact is None:
+                missing[contact_id] = None
+            else:
+                found.setdefault(contact.id, contact)
+        return list(found.values()), list(missing)
 
     def list_page(
         self, *, after: int | None, limit: int, archived: bool

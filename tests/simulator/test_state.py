@@ -173,3 +173,17 @@ def test_default_properties_selection(sim: HubSpotSimulator) -> None:
         "hs_object_id",
         "lastmodifieddate",
     )
+
+
+def test_find_many_follows_merges_and_reports_missing_once(sim: HubSpotSimulator) -> None:
+    ids = sim.create_contacts(4)
+    new_id = sim.merge(ids[0], ids[1])
+    sim.archive(ids[2])
+
+    found, missing = sim.find_many([ids[1], "99", ids[0], ids[2], "99", ids[3]], archived=False)
+
+    assert [str(c.id) for c in found] == [new_id, ids[3]]
+    assert missing == ["99", ids[2]]
+    archived, not_archived = sim.find_many([ids[2], ids[3]], archived=True)
+    assert [str(c.id) for c in archived] == [ids[2]]
+    assert not_archived == [ids[3]]
