@@ -1,9 +1,28 @@
-"""Fault switches a test flips between requests to make the simulator misbehave."""
+"""Fault switches a test flips between requests to make the simulator misbehave.
+
+A test in the same process assigns fields (``sim.faults.fail_next = 2``); a test driving a
+simulator process posts the same names to ``/_sim/faults``, where :func:`fault_value`
+checks each JSON value against the field's type.
+"""
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+
+ListCutMode = Literal["no_paging", "empty", "blank_after"]
+SearchCursorFault = Literal["repeat", "backwards"]
+
+
+class ListCut:
+    """Bookkeeping of ``Faults.list_cut_after``: pages let through and where each listing
+    (live, archived) was cut. A fresh one starts whenever the fault is set."""
+
+    def __init__(self) -> None:
+        self.pages_served = 0
+        self.cut_at: dict[bool, int] = {}
+        """archived flag -> the id the first cut page started after (0: the start)."""
 
 
 @dataclass
@@ -26,6 +45,13 @@ class Faults:
     """The next N API requests answer 429 with the ten_secondly_rolling body."""
     retry_after_seconds: float | None = None
     """When set, every 429 carries ``Retry-After`` with this value."""
+    retry_after_raw: str | None = None
+    """When set, every 429 carries exactly this ``Retry-After`` text instead (``"inf"``,
+    ``"1e999"``, ``"-5"``, ``"abc"``, ``"86400"``: what a client must not trust blindly);
+    it wins over ``retry_after_seconds``."""
+    rate_interval_raw: str | None = None
+    """When set, ``X-HubSpot-RateLimit-Interval-Milliseconds`` carries exactly this text
+    (``"0"``, ``"-100"``, ``"abc"``) on every response that has the rate headers."""
     delay_seconds: float = 0.0
     """Every API request sleeps this long before answering (to provoke client timeouts)."""
     malformed_next: int = 0
@@ -41,6 +67,82 @@ class Faults:
     """Rolling 1 s budget for search requests; None means unlimited."""
     search_result_cap: int = 10_000
     """Search offsets at or beyond this answer 400 (see ``search.py``)."""
+    search_cursor_fault: SearchCursorFault | None = None
+    """A search page that has a next page points ``paging.next.after`` at the offset that
+    was just requested (``"repeat"``: a client that trusts it loops) or at ``"0"``
+    (``"backwards"``: it starts over) instead of the true next offset."""
+    list_cut_after: int | None = None
+    """After this many list pages (live and archived list requests together, counted from
+    when the field was last set) were served normally, the list endpoint ends the listing
+    early, the way ``list_cut_mode`` says: a HubSpot listing cut short, as clients report.
+    The cut sticks to where it happened: from then on every list request of that kind
+    (live or archived) whose page starts at or after the same id is cut too, so a client
+    that starts the listing over is cut at the same point; pages before it are served
+    normally. Setting this field again (or None, which switches it off) starts afresh."""
+    list_cut_mode: ListCutMode = "no_paging"
+    """How a cut list page looks: ``"no_paging"`` the real page without ``paging`` (the
+    listing looks complete); ``"empty"`` ``{"results": []}`` without ``paging``;
+    ``"blank_after"`` the real page with ``paging.next.after`` ``""`` (always, even where
+    no page follows; followed, a blank cursor starts the listing over)."""
+
+    if not TYPE_CHECKING:
+        # Hidden from type checkers so that a misspelt fault name still fails mypy.
+        def __setattr__(self, name: str, value: object) -> None:
+            super().__setattr__(name, value)
+            if name == "list_cut_after":
+                # Set anew, by a test or through /_sim/faults: count pages from here on.
+                super().__setattr__("_list_cut", ListCut())
+
+    def __post_init__(self) -> None:
+        self._list_cut = ListCut()
+
+    def list_cut(self, *, after: int | None, archived: bool) -> ListCutMode | None:
+        """How to cut the list page that starts after id ``after`` (None: the first page),
+        or None to serve it normally, which counts it as served."""
+        if self.list_cut_after is None:
+            return None
+        cut = self._list_cut
+        start = after or 0
+        cut_at = cut.cut_at.get(archived)
+        if cut_at is None and cut.pages_served >= self.list_cut_after:
+            cut_at = cut.cut_at[archived] = start
+        if cut_at is not None and start >= cut_at:
+            return self.list_cut_mode
+        cut.pages_served += 1
+        return None
+
+    def search_next_after(self, *, requested: int, honest: int) -> str:
+        """``paging.next.after`` of a search page asked for at offset ``requested`` whose
+        true next offset is ``honest``."""
+        if self.search_cursor_fault == "repeat":
+            return str(requested)
+        if self.search_cursor_fault == "backwards":
+            return "0"
+        return str(honest)
+
+
+def fault_value(name: str, value: object) -> Any:
+    """A decoded JSON ``value`` as the ``Faults`` field ``name`` holds it (JSON numbers for
+    float fields become floats). Raises ``ValueError`` when it does not fit the field's
+    type, so a remote test gets a 400 instead of a broken simulator."""
+    hint = _FIELD_TYPES[name]
+    options = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None):
+            if value is None:
+                return None
+        elif get_origin(option) is Literal:
+            if isinstance(value, str) and value in get_args(option):
+                return value
+        elif option is bool or isinstance(value, bool):
+            # JSON true is no number, and 1 is no boolean.
+            if option is bool and isinstance(value, bool):
+                return value
+        elif option is float and isinstance(value, int | float):
+            return float(value)
+        elif isinstance(value, option):
+            return value
+    raise ValueError(f"{name} cannot be {value!r}: the field takes {hint}")
 
 
 def corrupt_page(payload: dict[str, Any], served_before: int) -> dict[str, Any]:
@@ -55,3 +157,6 @@ def corrupt_page(payload: dict[str, Any], served_before: int) -> dict[str, Any]:
         return {key: value for key, value in payload.items() if key != "results"}
     broken = {key: value for key, value in results[0].items() if key != "id"}
     return {**payload, "results": [broken, *results[1:]]}
+
+
+_FIELD_TYPES: dict[str, Any] = get_type_hints(Faults)

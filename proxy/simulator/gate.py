@@ -4,12 +4,14 @@
 2. URL length: the edge answers 414 with an HTML page before anything else looks at it;
 3. authentication: 401 ``INVALID_AUTHENTICATION`` without the right Bearer token;
 4. rate limits: the request is counted in its window (search: 1 s, others: rolling 10 s),
-   then an injected 429 (``rate_limit_next``) or a real one when over budget;
+   then an injected 429 (``rate_limit_next``) or a real one when over budget, with
+   ``Retry-After`` from ``retry_after_raw`` (verbatim) or else ``retry_after_seconds``;
 5. injected failures (``fail_next``), as if the edge could not reach HubSpot;
 6. the handler; its ``ApiError`` becomes a JSON error.
 
 Non-search responses that got past authentication carry the ``X-HubSpot-RateLimit-*``
-headers; search responses carry none, as HubSpot documents. Routes under ``/_sim/`` skip all
+headers (the interval as ``rate_interval_raw`` says when that is set); search responses
+carry none, as HubSpot documents. Routes under ``/_sim/`` skip all
 of this. ``HubSpotSimulator.requests`` counts answered requests by route name, plus ``429``
 and ``error`` (every other non-2xx answer).
 """
@@ -28,6 +30,7 @@ from .ratelimit import TEN_SECONDS_MS, Admission
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
+    from .faults import Faults
     from .state import HubSpotSimulator
 
 SIM_PREFIX: Final = "/_sim/"
@@ -81,10 +84,12 @@ async def _answer(
         # An injected 429 always looks like the 10-second one; a real one on search is the
         # per-second limit.
         limited = rate_limited(secondly=is_search and not injected)
-        if faults.retry_after_seconds is not None:
+        if faults.retry_after_raw is not None:
+            limited.headers["Retry-After"] = faults.retry_after_raw
+        elif faults.retry_after_seconds is not None:
             limited.headers["Retry-After"] = f"{faults.retry_after_seconds:g}"
         if not is_search:
-            _add_rate_headers(limited, admission, remaining=0)
+            _add_rate_headers(limited, admission, faults, remaining=0)
         return limited
 
     if faults.fail_after > 0:
@@ -98,13 +103,16 @@ async def _answer(
     except ApiError as error:
         response = error.response()
     if not is_search:
-        _add_rate_headers(response, admission, remaining=admission.remaining)
+        _add_rate_headers(response, admission, faults, remaining=admission.remaining)
     return response
 
 
 def _add_rate_headers(
-    response: web.StreamResponse, admission: Admission, *, remaining: int
+    response: web.StreamResponse, admission: Admission, faults: Faults, *, remaining: int
 ) -> None:
+    interval = faults.rate_interval_raw
     response.headers["X-HubSpot-RateLimit-Max"] = str(admission.max)
     response.headers["X-HubSpot-RateLimit-Remaining"] = str(remaining)
-    response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(TEN_SECONDS_MS)
+    response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = (
+        str(TEN_SECONDS_MS) if interval is None else interval
+    )

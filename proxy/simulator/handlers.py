@@ -14,7 +14,7 @@ from aiohttp import web
 from .app_keys import PROPERTIES_BODY, SIMULATOR
 from .clock import iso_from_ms
 from .error_responses import ApiError, json_response
-from .faults import Faults, corrupt_page
+from .faults import Faults, corrupt_page, fault_value
 from .query_params import (
     decode_list_cursor,
     encode_list_cursor,
@@ -36,16 +36,25 @@ BATCH_NOT_FOUND_MESSAGE: Final = (
 
 
 async def list_contacts(request: web.Request) -> web.Response:
-    """``GET /crm/v3/objects/contacts``: keyset pages in ascending id order."""
+    """``GET /crm/v3/objects/contacts``: keyset pages in ascending id order.
+
+    ``Faults.list_cut_after`` may end the listing early (see ``faults.py``)."""
     sim = request.app[SIMULATOR]
     query = request.query
     limit = parse_limit(query.get("limit"), default=LIST_DEFAULT_LIMIT, maximum=LIST_MAX_LIMIT)
     after = decode_list_cursor(query.get("after"))
+    archived = parse_bool(query.get("archived"))
     names = sim.select_properties(requested_properties(query))
-    page, more = sim.list_page(after=after, limit=limit, archived=parse_bool(query.get("archived")))
-    payload: dict[str, Any] = {"results": [contact.as_record(names) for contact in page]}
-    if more:
-        cursor = encode_list_cursor(page[-1].id)
+    page, more = sim.list_page(after=after, limit=limit, archived=archived)
+    cursor = encode_list_cursor(page[-1].id) if more else None
+    cut = sim.faults.list_cut(after=after, archived=archived)
+    if cut == "blank_after":
+        cursor = ""
+    elif cut is not None:  # "no_paging" and "empty" end the listing here
+        cursor = None
+    results = [] if cut == "empty" else [contact.as_record(names) for contact in page]
+    payload: dict[str, Any] = {"results": results}
+    if cursor is not None:
         link = str(request.url.update_query(after=cursor))
         payload["paging"] = {"next": {"after": cursor, "link": link}}
     return json_response(_maybe_malformed(sim, payload))
@@ -158,7 +167,8 @@ async def search_contacts(request: web.Request) -> web.Response:
         "results": [contact.as_record(names) for contact in page.results],
     }
     if page.next_after is not None:
-        payload["paging"] = {"next": {"after": str(page.next_after)}}
+        next_after = sim.faults.search_next_after(requested=search.after, honest=page.next_after)
+        payload["paging"] = {"next": {"after": next_after}}
     return json_response(_maybe_malformed(sim, payload))
 
 
@@ -209,6 +219,10 @@ async def set_faults(request: web.Request) -> web.Response:
     unknown = sorted(set(changes) - known)
     if unknown:
         raise invalid(f"unknown fault fields: {unknown}")
-    for name, value in changes.items():
+    try:
+        values = {name: fault_value(name, value) for name, value in changes.items()}
+    except ValueError as error:
+        raise invalid(str(error)) from None
+    for name, value in values.items():  # all or nothing
         setattr(sim.faults, name, value)
     return json_response(dataclasses.asdict(sim.faults))

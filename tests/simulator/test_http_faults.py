@@ -144,3 +144,101 @@ async def test_faults_can_be_set_over_http(client: Client, sim: HubSpotSimulator
     assert response.status == 200
     assert (sim.faults.fail_next, sim.faults.search_lag_ms) == (2, 100)
     assert (await client.post("/_sim/faults", json={"bogus": 1})).status == 400
+
+
+@pytest.mark.parametrize("raw", ["inf", "1e999", "-5", "abc", "86400"])
+async def test_retry_after_raw_is_sent_verbatim_on_every_429(
+    client: Client, sim: HubSpotSimulator, raw: str
+) -> None:
+    response = await client.post(
+        "/_sim/faults",
+        json={"retry_after_raw": raw, "retry_after_seconds": 1.5, "rate_limit_next": 1},
+    )
+    assert response.status == 200
+    injected = await client.get(CONTACTS)
+    assert injected.status == 429
+    assert injected.headers["Retry-After"] == raw  # wins over retry_after_seconds
+
+    sim.faults.search_per_second = 1
+    assert (await client.post(SEARCH, json={})).status == 200
+    secondly = await client.post(SEARCH, json={})
+    assert secondly.status == 429
+    assert secondly.headers["Retry-After"] == raw
+
+    sim.faults.retry_after_raw = None
+    sim.faults.rate_limit_next = 1
+    assert (await client.get(CONTACTS)).headers["Retry-After"] == "1.5"
+
+
+@pytest.mark.parametrize("raw", ["0", "-100", "abc"])
+async def test_rate_interval_raw_replaces_the_interval_header(
+    client: Client, sim: HubSpotSimulator, raw: str
+) -> None:
+    assert (await client.post("/_sim/faults", json={"rate_interval_raw": raw})).status == 200
+    answered = await client.get(CONTACTS)
+    assert answered.status == 200
+    assert answered.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == raw
+    assert answered.headers["X-HubSpot-RateLimit-Max"] == "100000"
+
+    sim.faults.rate_limit_next = 1
+    limited = await client.get(CONTACTS)
+    assert limited.status == 429
+    assert limited.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == raw
+
+    searched = await client.post(SEARCH, json={})  # search never carries rate headers
+    assert "X-HubSpot-RateLimit-Interval-Milliseconds" not in searched.headers
+
+    sim.faults.rate_interval_raw = None
+    default = await client.get(CONTACTS)
+    assert default.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+
+
+async def test_sim_faults_checks_values_against_the_field_types(
+    client: Client, sim: HubSpotSimulator
+) -> None:
+    accepted = {
+        "list_cut_after": 3,
+        "list_cut_mode": "blank_after",
+        "search_cursor_fault": "repeat",
+        "retry_after_raw": "inf",
+        "rate_interval_raw": "-100",
+        "retry_after_seconds": 2,
+        "delay_seconds": 0,
+        "fail_html": False,
+    }
+    response = await client.post("/_sim/faults", json=accepted)
+    assert response.status == 200
+    assert (await response.json())["list_cut_mode"] == "blank_after"
+    faults = sim.faults
+    assert (faults.list_cut_after, faults.list_cut_mode) == (3, "blank_after")
+    assert (faults.search_cursor_fault, faults.retry_after_raw) == ("repeat", "inf")
+    assert faults.rate_interval_raw == "-100"
+    assert faults.retry_after_seconds == 2.0
+    assert isinstance(faults.retry_after_seconds, float)
+
+    switched_off = {
+        "list_cut_after": None,
+        "search_cursor_fault": None,
+        "retry_after_raw": None,
+        "rate_interval_raw": None,
+    }
+    assert (await client.post("/_sim/faults", json=switched_off)).status == 200
+    assert (faults.list_cut_after, faults.search_cursor_fault) == (None, None)
+    assert (faults.retry_after_raw, faults.rate_interval_raw) == (None, None)
+
+    for wrong in (
+        {"list_cut_after": "3"},
+        {"list_cut_after": True},
+        {"list_cut_mode": "sideways"},
+        {"list_cut_mode": None},
+        {"search_cursor_fault": "forwards"},
+        {"retry_after_raw": 5},
+        {"fail_next": 1.5},
+        {"fail_html": 1},
+        # All or nothing: the good field is not applied either.
+        {"fail_next": 1, "rate_interval_raw": 0},
+    ):
+        rejected = await client.post("/_sim/faults", json=wrong)
+        assert rejected.status == 400, wrong
+        assert (await rejected.json())["category"] == "VALIDATION_ERROR"
+    assert faults.fail_next == 0
