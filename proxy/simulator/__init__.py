@@ -10,7 +10,8 @@ Tests and ``change-proxy demo`` point the proxy's HubSpot base URL at it::
 
 Module map: ``state`` (the account and its operations), ``search`` (search semantics and
 the 10,000-result cap), ``faults`` (fault switches), ``ratelimit`` (budgets), ``gate``
-(auth, limits and faults before each handler), ``handlers`` (HTTP endpoints), ``catalogue``
+(auth, limits and faults before each handler), ``handlers`` (HTTP endpoints), ``control``
+(the ``/_sim/`` routes that steer a simulator running as a process), ``catalogue``
 and ``generate`` (property definitions and fake values), ``churn`` (the demo's background
 activity), ``__main__`` (standalone process).
 """

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
-from . import handlers
+from . import control, handlers
 from .app_keys import PROPERTIES_BODY, RATE_LIMITER, SIMULATOR
 from .gate import SEARCH_ROUTE, api_gate
 from .ratelimit import RateLimiter
@@ -46,6 +46,6 @@ def create_app(sim: HubSpotSimulator) -> web.Application:
     )
     app.router.add_get("/crm/v3/objects/contacts/{contact_id}", handlers.get_contact, name="get")
     app.router.add_get("/crm/v3/properties/contacts", handlers.list_properties, name="properties")
-    app.router.add_get("/_sim/stats", handlers.stats, name="sim_stats")
-    app.router.add_post("/_sim/faults", handlers.set_faults, name="sim_faults")
+    app.router.add_get("/_sim/stats", control.stats, name="sim_stats")
+    app.router.add_post("/_sim/faults", control.set_faults, name="sim_faults")
     return app

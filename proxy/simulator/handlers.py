@@ -5,7 +5,6 @@ Authentication, rate limits and injected faults happen before these run (``gate.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Final
 
 import orjson
@@ -14,7 +13,7 @@ from aiohttp import web
 from .app_keys import PROPERTIES_BODY, SIMULATOR
 from .clock import iso_from_ms
 from .error_responses import ApiError, json_response
-from .faults import Faults, corrupt_page, fault_value
+from .faults import corrupt_page
 from .query_params import (
     decode_list_cursor,
     encode_list_cursor,
@@ -188,41 +187,3 @@ def _maybe_malformed(sim: HubSpotSimulator, payload: dict[str, Any]) -> dict[str
     broken = corrupt_page(payload, sim.malformed_served)
     sim.malformed_served += 1
     return broken
-
-
-# ----------------------------------------------------------------------- /_sim (no auth)
-
-
-async def stats(request: web.Request) -> web.Response:
-    """Request counters and sizes, for benchmarks that run the simulator as a process."""
-    sim = request.app[SIMULATOR]
-    return json_response(
-        {
-            "requests": dict(sim.requests),
-            "live": len(sim.live_ids()),
-            "archived": len(sim.archived_ids()),
-            "faults": dataclasses.asdict(sim.faults),
-        }
-    )
-
-
-async def set_faults(request: web.Request) -> web.Response:
-    """``POST /_sim/faults`` with ``{"field": value, ...}`` flips faults of a remote simulator."""
-    sim = request.app[SIMULATOR]
-    try:
-        changes = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise invalid("body must be JSON") from None
-    if not isinstance(changes, dict):
-        raise invalid("body must be a JSON object of Faults fields")
-    known = {field.name for field in dataclasses.fields(Faults)}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise invalid(f"unknown fault fields: {unknown}")
-    try:
-        values = {name: fault_value(name, value) for name, value in changes.items()}
-    except ValueError as error:
-        raise invalid(str(error)) from None
-    for name, value in values.items():  # all or nothing
-        setattr(sim.faults, name, value)
-    return json_response(dataclasses.asdict(sim.faults))

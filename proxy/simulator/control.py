@@ -1,0 +1,52 @@
+"""The simulator's own routes under ``/_sim/``: no authentication, no rate limits, no faults.
+
+They let a test (or a benchmark) that runs the simulator as a separate process read its
+counters and switch its faults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import orjson
+from aiohttp import web
+
+from .app_keys import SIMULATOR
+from .error_responses import json_response
+from .faults import Faults, fault_value
+from .query_params import invalid
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Request counters and sizes, for benchmarks that run the simulator as a process."""
+    sim = request.app[SIMULATOR]
+    return json_response(
+        {
+            "requests": dict(sim.requests),
+            "live": len(sim.live_ids()),
+            "archived": len(sim.archived_ids()),
+            "faults": dataclasses.asdict(sim.faults),
+        }
+    )
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """``POST /_sim/faults`` with ``{"field": value, ...}`` flips faults of a remote simulator."""
+    sim = request.app[SIMULATOR]
+    try:
+        changes = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise invalid("body must be JSON") from None
+    if not isinstance(changes, dict):
+        raise invalid("body must be a JSON object of Faults fields")
+    known = {field.name for field in dataclasses.fields(Faults)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise invalid(f"unknown fault fields: {unknown}")
+    try:
+        values = {name: fault_value(name, value) for name, value in changes.items()}
+    except ValueError as error:
+        raise invalid(str(error)) from None
+    for name, value in values.items():  # all or nothing
+        setattr(sim.faults, name, value)
+    return json_response(dataclasses.asdict(sim.faults))
