@@ -48,4 +48,5 @@ def create_app(sim: HubSpotSimulator) -> web.Application:
     app.router.add_get("/crm/v3/properties/contacts", handlers.list_properties, name="properties")
     app.router.add_get("/_sim/stats", control.stats, name="sim_stats")
     app.router.add_post("/_sim/faults", control.set_faults, name="sim_faults")
+    app.router.add_get("/_sim/log", control.request_log, name="sim_log")
     return app

@@ -18,7 +18,8 @@ from .query_params import invalid
 
 
 async def stats(request: web.Request) -> web.Response:
-    """Request counters and sizes, for benchmarks that run the simulator as a process."""
+    """Request counters and sizes, for benchmarks that run the simulator as a process;
+    ``clients`` counts API requests by ``User-Agent``."""
     sim = request.app[SIMULATOR]
     return json_response(
         {
@@ -26,8 +27,23 @@ async def stats(request: web.Request) -> web.Response:
             "live": len(sim.live_ids()),
             "archived": len(sim.archived_ids()),
             "faults": dataclasses.asdict(sim.faults),
+            "clients": dict(sim.request_log.clients),
         }
     )
+
+
+async def request_log(request: web.Request) -> web.Response:
+    """``GET /_sim/log?after=N``: ``{"entries": [...], "next": M}`` with the API requests
+    numbered above N (default 0: every kept one), each ``{"seq", "t", "client", "route",
+    "status"}``; M is the newest number so far, the ``after`` of the next poll."""
+    log = request.app[SIMULATOR].request_log
+    raw = request.query.get("after", "0")
+    try:
+        after = int(raw)
+    except ValueError:
+        raise invalid(f"after must be an integer, got {raw!r}") from None
+    entries = [entry.as_json() for entry in log.after(after)]
+    return json_response({"entries": entries, "next": log.last_seq})
 
 
 async def set_faults(request: web.Request) -> web.Response:

@@ -13,7 +13,9 @@ Non-search responses that got past authentication carry the ``X-HubSpot-RateLimi
 headers (the interval as ``rate_interval_raw`` says when that is set); search responses
 carry none, as HubSpot documents. Routes under ``/_sim/`` skip all
 of this. ``HubSpotSimulator.requests`` counts answered requests by route name, plus ``429``
-and ``error`` (every other non-2xx answer).
+and ``error`` (every other non-2xx answer); ``HubSpotSimulator.request_log`` records every
+API request with its client (``User-Agent``), route, status and arrival time
+(``requestlog.py``).
 """
 
 from __future__ import annotations
@@ -45,17 +47,25 @@ async def api_gate(request: web.Request, handler: Handler) -> web.StreamResponse
         except ApiError as error:
             return error.response()
     sim = request.app[SIMULATOR]
+    route = request.match_info.route.name or "other"
+    arrived = sim.monotonic()
+    status = 500  # what aiohttp answers if the handler breaks
     try:
         response = await _answer(request, handler, sim)
-    except web.HTTPException:  # aiohttp's own 404/405 for routes that do not exist
+        status = response.status
+    except web.HTTPException as error:  # aiohttp's own 404/405 for routes that do not exist
+        status = error.status
         sim.requests["error"] += 1
         raise
-    if response.status == 429:
+    finally:
+        client = request.headers.get("User-Agent", "")
+        sim.request_log.record(t=arrived, client=client, route=route, status=status)
+    if status == 429:
         sim.requests["429"] += 1
-    elif response.status >= 400:
+    elif status >= 400:
         sim.requests["error"] += 1
     else:
-        sim.requests[request.match_info.route.name or "other"] += 1
+        sim.requests[route] += 1
     return response
 
 

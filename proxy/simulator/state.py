@@ -27,6 +27,7 @@ from .catalogue import ALWAYS_RETURNED, DEFAULT_PROPERTIES, build_catalogue
 from .clock import Clock, ManualClock, WallClock, iso_from_ms
 from .faults import Faults
 from .generate import ContactFactory
+from .requestlog import RequestLog
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -84,9 +85,10 @@ class StoredContact:
 class HubSpotSimulator:
     """An in-memory HubSpot account holding contacts.
 
-    ``faults`` and ``requests`` are shared with the HTTP app: tests flip faults between
-    requests and read the counters afterwards. ``monotonic`` is the time source of the
-    rate-limit windows (real elapsed seconds by default; inject a fake in tests).
+    ``faults``, ``requests`` and ``request_log`` are shared with the HTTP app: tests flip
+    faults between requests and read the counters and the log afterwards. ``monotonic`` is
+    the time source of the rate-limit windows and the log (real elapsed seconds by default;
+    inject a fake in tests).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class HubSpotSimulator:
         self.token = token
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
+        self.request_log = RequestLog()
         self.monotonic: Callable[[], float] = monotonic if monotonic is not None else time.monotonic
         self.catalogue = build_catalogue(custom_properties)
         self.property_types: dict[str, str] = {p.name: p.type for p in self.catalogue}
