@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from . import control, handlers
-from .app_keys import PROPERTIES_BODY, RATE_LIMITER, SIMULATOR
+from .app_keys import PROPERTIES_BODY, RATE_LIMITER, SIMULATOR, PropertiesBody
 from .gate import SEARCH_ROUTE, api_gate
 from .ratelimit import RateLimiter
 
@@ -36,7 +36,7 @@ def create_app(sim: HubSpotSimulator) -> web.Application:
     )
     app[SIMULATOR] = sim
     app[RATE_LIMITER] = RateLimiter()
-    app[PROPERTIES_BODY] = handlers.properties_body(sim)
+    app[PROPERTIES_BODY] = PropertiesBody()
     app.router.add_get("/crm/v3/objects/contacts", handlers.list_contacts, name="list")
     app.router.add_post(
         "/crm/v3/objects/contacts/search", handlers.search_contacts, name=SEARCH_ROUTE

@@ -7,6 +7,7 @@ reports.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -135,3 +136,38 @@ def build_catalogue(custom_properties: int) -> tuple[PropertyDef, ...]:
             )
         )
     return STANDARD_PROPERTIES + tuple(custom)
+
+
+# The fieldType (and options) a property gets when an admin adds one of each type.
+_ADDED_SHAPES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "string": ("text", ()),
+    "number": ("number", ()),
+    "date": ("date", ()),
+    "datetime": ("date", ()),
+    "enumeration": ("select", ()),
+    "bool": ("booleancheckbox", ("true", "false")),
+}
+# HubSpot's internal names are lowercase letters, digits and underscores.
+_PROPERTY_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def added_property(name: str, type_: str) -> PropertyDef:
+    """A custom property as an admin defines it. Raises ``ValueError`` for a name HubSpot
+    would refuse or a type the simulator does not know."""
+    if not _PROPERTY_NAME.fullmatch(name):
+        raise ValueError(f"invalid property name {name!r}: use lowercase letters, digits and _")
+    try:
+        field_type, options = _ADDED_SHAPES[type_]
+    except KeyError:
+        raise ValueError(
+            f"unknown property type {type_!r}; one of {sorted(_ADDED_SHAPES)}"
+        ) from None
+    return PropertyDef(
+        name,
+        name.replace("_", " ").capitalize(),
+        type_,
+        field_type,
+        group="custom_properties",
+        hubspot_defined=False,
+        options=options,
+    )

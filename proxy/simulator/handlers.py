@@ -172,8 +172,13 @@ async def search_contacts(request: web.Request) -> web.Response:
 
 
 async def list_properties(request: web.Request) -> web.Response:
-    """``GET /crm/v3/properties/contacts``: the catalogue, serialised once at startup."""
-    return web.Response(body=request.app[PROPERTIES_BODY], content_type="application/json")
+    """``GET /crm/v3/properties/contacts``: the catalogue, serialised again only after it
+    changed (``HubSpotSimulator.add_property``)."""
+    sim = request.app[SIMULATOR]
+    cached = request.app[PROPERTIES_BODY]
+    if cached.catalogue is not sim.catalogue:
+        cached.catalogue, cached.body = sim.catalogue, properties_body(sim)
+    return web.Response(body=cached.body, content_type="application/json")
 
 
 def properties_body(sim: HubSpotSimulator) -> bytes:

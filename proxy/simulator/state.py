@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .catalogue import ALWAYS_RETURNED, DEFAULT_PROPERTIES, build_catalogue
+from .catalogue import ALWAYS_RETURNED, DEFAULT_PROPERTIES, added_property, build_catalogue
 from .clock import Clock, ManualClock, WallClock, iso_from_ms
 from .faults import Faults
 from .generate import ContactFactory
@@ -109,6 +109,8 @@ class HubSpotSimulator:
         self.catalogue = build_catalogue(custom_properties)
         self.property_types: dict[str, str] = {p.name: p.type for p in self.catalogue}
         self._factory = ContactFactory(seed, self.catalogue)
+        self._added_properties: dict[str, None] = {}
+        """Properties defined after start (:meth:`add_property`): null in new records."""
         self._live: dict[int, StoredContact] = {}
         self._archived: dict[int, StoredContact] = {}
         self._merged_into: dict[int, int] = {}
@@ -215,6 +217,7 @@ class HubSpotSimulator:
                 "lastmodifieddate": stamp,
             }
             properties.update(self._factory.properties(contact_id))
+            properties.update(self._added_properties)
             self._live[contact_id] = StoredContact(
                 contact_id, properties, stamp_ms, stamp_ms, written_ms
             )
@@ -304,6 +307,21 @@ class HubSpotSimulator:
             self._merged_into[old.id] = new_id
         self._sorted_live = None
         return str(new_id)
+
+    def add_property(self, name: str, type: str = "string") -> None:
+        """Define a new custom property, as an admin adding a field does: every record,
+        existing and future, has it without a value (null) until someone sets one, and no
+        record counts as modified (``lastmodifieddate`` stays). Raises ``ValueError`` for
+        a name that exists already or is invalid, or an unknown type."""
+        if name in self.property_types:
+            raise ValueError(f"property {name!r} exists already")
+        definition = added_property(name, type)
+        # A new tuple rather than an append: whoever serialised the old one can tell.
+        self.catalogue = (*self.catalogue, definition)
+        self.property_types[name] = definition.type
+        self._added_properties[name] = None
+        for contact in (*self._live.values(), *self._archived.values()):
+            contact.properties[name] = None
 
     # ----------------------------------------------------------------- internals
 

@@ -186,6 +186,28 @@ async def test_property_definitions_cover_every_record_property(
         assert definition["hidden"] is False
 
 
+async def test_property_definitions_follow_added_properties(
+    client: Client, sim: HubSpotSimulator
+) -> None:
+    (contact_id,) = sim.create_contacts(1)
+    before = await get_json(client, "/crm/v3/properties/contacts")
+
+    sim.add_property("favourite_colour")
+    sim.add_property("renewal_date", "date")
+
+    after = await get_json(client, "/crm/v3/properties/contacts")
+    assert after["results"][: len(before["results"])] == before["results"]
+    added = {d["name"]: d for d in after["results"][len(before["results"]) :]}
+    assert set(added) == {"favourite_colour", "renewal_date"}
+    assert added["favourite_colour"]["type"] == "string"
+    assert added["favourite_colour"]["fieldType"] == "text"
+    assert added["renewal_date"]["type"] == "date"
+    assert added["renewal_date"]["hubspotDefined"] is False
+    assert added["renewal_date"]["groupName"] == "custom_properties"
+    record = await get_json(client, f"{CONTACTS}/{contact_id}", properties="favourite_colour")
+    assert record["properties"]["favourite_colour"] is None
+
+
 async def test_rate_headers_on_non_search_responses(client: Client, sim: HubSpotSimulator) -> None:
     sim.create_contacts(1)
     first = await client.get(CONTACTS)

@@ -187,3 +187,47 @@ def test_find_many_follows_merges_and_reports_missing_once(sim: HubSpotSimulator
     archived, not_archived = sim.find_many([ids[2], ids[3]], archived=True)
     assert [str(c.id) for c in archived] == [ids[2]]
     assert not_archived == [ids[3]]
+
+
+def test_add_property_gives_every_record_a_null_without_modifying_it(
+    sim: HubSpotSimulator, clock: ManualClock
+) -> None:
+    ids = sim.create_contacts(3)
+    sim.archive(ids[2])
+    clock.advance(1000)
+
+    sim.add_property("loyalty_tier", "enumeration")
+    sim.add_property("notes_field")
+
+    assert sim.property_types["loyalty_tier"] == "enumeration"
+    assert sim.property_types["notes_field"] == "string"
+    assert sim.property_names()[-2:] == ("loyalty_tier", "notes_field")
+    for contact_id in ids:
+        record = sim.contact(contact_id)
+        assert record["properties"]["loyalty_tier"] is None
+        assert record["properties"]["notes_field"] is None
+        assert record["updatedAt"] == iso_from_ms(START_MS)  # no record changed
+    (later,) = sim.create_contacts(1)
+    assert sim.contact(later)["properties"]["loyalty_tier"] is None
+
+    sim.update(ids[0], {"loyalty_tier": "gold"})
+    merged = sim.merge(ids[0], ids[1])
+    assert sim.contact(merged)["properties"]["loyalty_tier"] == "gold"
+
+
+@pytest.mark.parametrize(
+    ("name", "type_", "message"),
+    [
+        ("email", "string", "exists already"),
+        ("Bad-Name", "string", "invalid property name"),
+        ("", "string", "invalid property name"),
+        ("fine_name", "phone", "unknown property type"),
+    ],
+)
+def test_add_property_refuses_bad_definitions(
+    sim: HubSpotSimulator, name: str, type_: str, message: str
+) -> None:
+    before = sim.catalogue
+    with pytest.raises(ValueError, match=message):
+        sim.add_property(name, type_)
+    assert sim.catalogue is before
