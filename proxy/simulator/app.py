@@ -2,12 +2,20 @@
 
 Routes (every API route needs ``Authorization: Bearer <sim.token>``):
 
-* ``GET  /crm/v3/objects/contacts``           list, keyset-paged by ascending id
-* ``POST /crm/v3/objects/contacts/search``    search (``search.py``)
-* ``POST /crm/v3/objects/contacts/batch/read`` up to 100 records by id (``?archived=true``)
-* ``GET  /crm/v3/objects/contacts/{id}``      one record
-* ``GET  /crm/v3/properties/contacts``        property definitions
-* ``GET  /_sim/stats``, ``POST /_sim/faults`` simulator controls, no auth
+* ``GET  /crm/v3/objects/contacts``             list, keyset-paged by ascending id
+* ``POST /crm/v3/objects/contacts/search``      search (``search.py``)
+* ``POST /crm/v3/objects/contacts/batch/read``  up to 100 records by id, merges followed
+* ``GET  /crm/v3/objects/contacts/{id}``        one record
+* ``GET  /crm/v3/properties/contacts``          property definitions, as the catalogue is now
+
+Simulator controls (``control.py``; no auth, no limits or faults, not logged):
+
+* ``GET  /_sim/stats``          request counters (by route and by client), sizes, faults
+* ``POST /_sim/faults``         set ``Faults`` fields by name: ``{"fail_next": 2, ...}``
+* ``GET  /_sim/log?after=N``    API requests numbered above N: client, route, status, time
+* ``POST /_sim/mutate``         one change to the account (``mutate.py``): create, update,
+  archive, restore, gdpr_delete, merge, add_property
+* ``GET  /_sim/snapshot``       every live record with every property, and the archived ids
 """
 
 from __future__ import annotations
@@ -49,4 +57,6 @@ def create_app(sim: HubSpotSimulator) -> web.Application:
     app.router.add_get("/_sim/stats", control.stats, name="sim_stats")
     app.router.add_post("/_sim/faults", control.set_faults, name="sim_faults")
     app.router.add_get("/_sim/log", control.request_log, name="sim_log")
+    app.router.add_post("/_sim/mutate", control.apply_mutation, name="sim_mutate")
+    app.router.add_get("/_sim/snapshot", control.snapshot, name="sim_snapshot")
     return app

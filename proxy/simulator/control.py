@@ -1,7 +1,8 @@
-"""The simulator's own routes under ``/_sim/``: no authentication, no rate limits, no faults.
+"""The simulator's own routes under ``/_sim/``: no authentication, no rate limits, no faults,
+and not in the request log.
 
 They let a test (or a benchmark) that runs the simulator as a separate process read its
-counters and switch its faults.
+counters and log, switch its faults, change its contacts and read them all back.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import orjson
 from aiohttp import web
 
+from . import mutate
 from .app_keys import SIMULATOR
 from .error_responses import json_response
 from .faults import Faults, fault_value
@@ -66,3 +68,31 @@ async def set_faults(request: web.Request) -> web.Response:
     for name, value in values.items():  # all or nothing
         setattr(sim.faults, name, value)
     return json_response(dataclasses.asdict(sim.faults))
+
+
+async def apply_mutation(request: web.Request) -> web.Response:
+    """``POST /_sim/mutate``: one change to the account (operations in ``mutate.py``).
+
+    Answers the operation's JSON result, or 400 ``{"error": message}`` for a body that is
+    not JSON, an unknown operation, missing or malformed fields, or an id the operation
+    cannot apply to (the simulator's own ``KeyError``/``ValueError``)."""
+    sim = request.app[SIMULATOR]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return json_response({"error": "body must be JSON"}, status=400)
+    try:
+        result = mutate.apply(sim, body)
+    except KeyError as error:  # str() of a KeyError quotes its message
+        return json_response(
+            {"error": str(error.args[0]) if error.args else "no such id"}, status=400
+        )
+    except ValueError as error:
+        return json_response({"error": str(error)}, status=400)
+    return json_response(result)
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    """``GET /_sim/snapshot``: ``{"live": {id: record}, "archived": [ids]}``, every record
+    with every property as GET returns it, to compare a mirror with."""
+    return json_response(request.app[SIMULATOR].snapshot())

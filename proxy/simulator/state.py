@@ -192,6 +192,16 @@ class HubSpotSimulator:
         records = self._archived if archived else self._live
         return [records[i] for i in page_ids], start + limit < len(ids)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The upstream truth a mirror is compared with: ``live`` maps each live id
+        (ascending) to its record with every property, as GET returns it; ``archived``
+        lists the archived ids, ascending. Merged-away and GDPR-deleted ids are in neither."""
+        live = self._live
+        return {
+            "live": {str(i): live[i].as_record() for i in self._sorted_ids(archived=False)},
+            "archived": self.archived_ids(),
+        }
+
     def searchable(self) -> list[StoredContact]:
         """Live records the search index has caught up with, in creation (id) order."""
         live = self._live
@@ -275,7 +285,7 @@ class HubSpotSimulator:
         """Permanent delete: gone from list, archived list, search and GET."""
         key = self._resolve_merges(int(contact_id))
         if self._live.pop(key, None) is None and self._archived.pop(key, None) is None:
-            raise KeyError(contact_id)
+            raise KeyError(f"no contact {contact_id}")
         self._sorted_live = self._sorted_archived = None
 
     def merge(self, primary_id: str, other_id: str) -> str:

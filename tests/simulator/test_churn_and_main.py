@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -58,33 +60,66 @@ async def test_churn_loop_ticks_until_stopped(monkeypatch: pytest.MonkeyPatch) -
     await asyncio.wait_for(task, timeout=5)
 
 
-async def test_standalone_process_serves_and_announces_itself() -> None:
+@contextlib.asynccontextmanager
+async def simulator_process(*args: str) -> AsyncIterator[str]:
+    """``python -m proxy.simulator`` on a free port; yields its base URL."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "proxy.simulator",
-        "--port",
-        "0",
-        "--contacts",
-        "25",
-        "--token",
-        "t0k",
-        "--rate-limit-per-10s",
-        "7",
+        sys.executable, "-m", "proxy.simulator", "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE,
-    )
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
         assert line.startswith("simulator listening on http://127.0.0.1:")
-        base_url = line.split()[-1]
-        async with (
-            aiohttp.ClientSession(headers={"Authorization": "Bearer t0k"}) as session,
-            session.get(f"{base_url}/crm/v3/objects/contacts", params={"limit": 100}) as response,
-        ):
-            assert response.status == 200
-            assert response.headers["X-HubSpot-RateLimit-Max"] == "7"
-            assert len((await response.json())["results"]) == 25
+        yield line.split()[-1]
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+
+
+async def test_standalone_process_serves_and_announces_itself() -> None:
+    args = ("--contacts", "25", "--token", "t0k", "--rate-limit-per-10s", "7")
+    async with (
+        simulator_process(*args) as base_url,
+        aiohttp.ClientSession(headers={"Authorization": "Bearer t0k"}) as session,
+        session.get(f"{base_url}/crm/v3/objects/contacts", params={"limit": 100}) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["X-HubSpot-RateLimit-Max"] == "7"
+        assert len((await response.json())["results"]) == 25
+
+
+async def test_a_simulator_process_is_changed_and_read_back_over_http() -> None:
+    async with (
+        simulator_process("--contacts", "3", "--token", "t0k") as base_url,
+        aiohttp.ClientSession(base_url) as session,
+    ):
+
+        async def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+            async with session.request(method, path, **kwargs) as response:
+                return response.status, await response.json()
+
+        assert await call("POST", "/_sim/mutate", json={"op": "create", "n": 2}) == (
+            200,
+            {"ids": ["4", "5"]},
+        )
+        merge = {"op": "merge", "primary": "1", "other": "2"}
+        assert await call("POST", "/_sim/mutate", json=merge) == (200, {"id": "6"})
+        assert (await call("POST", "/_sim/mutate", json={"op": "archive", "id": "3"}))[0] == 200
+        status, state = await call("GET", "/_sim/snapshot")
+        assert status == 200
+        assert list(state["live"]) == ["4", "5", "6"]
+        assert state["archived"] == ["3"]
+
+        faults = {"list_cut_after": 0, "list_cut_mode": "empty"}
+        assert (await call("POST", "/_sim/faults", json=faults))[0] == 200
+        headers = {"Authorization": "Bearer t0k", "User-Agent": "proxy-run-1"}
+        assert await call("GET", "/crm/v3/objects/contacts", headers=headers) == (
+            200,
+            {"results": []},
+        )
+        status, log = await call("GET", "/_sim/log")
+        assert [(e["client"], e["route"], e["status"]) for e in log["entries"]] == [
+            ("proxy-run-1", "list", 200)
+        ]
+        assert isinstance(log["entries"][0]["t"], float)
