@@ -7,13 +7,18 @@ Tests and ``change-proxy demo`` point the proxy's HubSpot base URL at it::
     client = await aiohttp_client(create_app(sim))   # Authorization: Bearer sim-token
     sim.faults.rate_limit_next = 1                    # misbehave on the next request
     sim.archive("17"); sim.merge("3", "4")            # "someone changed HubSpot"
+    sim.add_property("new_field")                     # an admin added a field
+
+A simulator run as a process (``__main__``) is steered the same way over ``/_sim/`` routes
+(``control``, ``mutate``), and logs which client called the API when (``requestlog``).
 
 Module map: ``state`` (the account and its operations), ``search`` (search semantics and
 the 10,000-result cap), ``faults`` (fault switches), ``ratelimit`` (budgets), ``gate``
 (auth, limits and faults before each handler), ``handlers`` (HTTP endpoints), ``control``
-(the ``/_sim/`` routes that steer a simulator running as a process), ``catalogue``
-and ``generate`` (property definitions and fake values), ``churn`` (the demo's background
-activity), ``__main__`` (standalone process).
+and ``mutate`` (the ``/_sim/`` routes that steer a simulator running as a process),
+``requestlog`` (which client called when), ``catalogue`` and ``generate`` (property
+definitions and fake values), ``churn`` (the demo's background activity), ``__main__``
+(standalone process).
 """
 
 from .app import create_app

@@ -2,6 +2,12 @@
 
 Prints ``simulator listening on http://HOST:PORT`` once it accepts connections (port 0
 picks a free port and prints the real one), then serves until interrupted.
+
+Other processes steer it over HTTP, without the token: ``POST /_sim/faults`` sets fault
+switches by name, ``POST /_sim/mutate`` changes contacts (create, update, archive,
+restore, gdpr_delete, merge, add_property), ``GET /_sim/snapshot`` returns every record,
+``GET /_sim/log?after=N`` lists API requests by client (User-Agent) and ``GET /_sim/stats``
+counts them.
 """
 
 from __future__ import annotations

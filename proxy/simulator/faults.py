@@ -1,5 +1,11 @@
 """Fault switches a test flips between requests to make the simulator misbehave.
 
+What they break: whole requests (``fail_*``, ``delay_seconds``, ``max_url_length``), rate
+limits and their headers (``rate_limit_*``, ``search_per_second``, ``retry_after_*``,
+``rate_interval_raw``), response shapes (``malformed_next``), listings (``list_cut_*``) and
+search (``search_lag_ms``, ``search_result_cap``, ``search_cursor_fault``). Each field says
+exactly what it does; all are off by default.
+
 A test in the same process assigns fields (``sim.faults.fail_next = 2``); a test driving a
 simulator process posts the same names to ``/_sim/faults``, where :func:`fault_value`
 checks each JSON value against the field's type.

@@ -12,7 +12,9 @@ Behaviour modelled (facts in ``reference/hubspot-api.md``):
 * a GDPR delete leaves no trace, not even in the archived list;
 * a merge creates a new record with a new id holding the primary's values (and the older
   ``createdate`` of the two); both old ids disappear from list, archived list and search,
-  and a GET or batch read by either old id returns the new record.
+  and a GET or batch read by either old id returns the new record;
+* a property an admin adds appears in every record, existing and new, without a value, and
+  modifies none of them.
 """
 
 from __future__ import annotations
