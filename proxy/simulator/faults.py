@@ -100,6 +100,8 @@ class Faults:
                 super().__setattr__("_list_cut", ListCut())
 
     def __post_init__(self) -> None:
+        # __setattr__ made one already while __init__ set list_cut_after; this one is where
+        # type checkers learn the attribute.
         self._list_cut = ListCut()
 
     def list_cut(self, *, after: int | None, archived: bool) -> ListCutMode | None:
