@@ -21,11 +21,17 @@ from proxy.sync import SyncRunner
 
 log = logging.getLogger(__name__)
 
+# The largest request body accepted (413 beyond): no route takes a body today, and admin
+# routes take their parameters in the query string.
+MAX_REQUEST_BODY = 64 * 1024
+
 
 def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
     """The HTTP app. With ``schedule`` (the default) syncs run by themselves; without, only
     when requested through the admin routes."""
-    app = web.Application(middlewares=[error_middleware, admin.admin_auth])
+    app = web.Application(
+        middlewares=[error_middleware, admin.admin_auth], client_max_size=MAX_REQUEST_BODY
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
@@ -42,7 +48,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
-        await store.register_object_types(settings.object_types)
+        await store.changes.register_object_types(settings.object_types)
         app[STORE] = store
         yield
     finally:

@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="one sync run in the foreground; non-zero exit on failure")
     sync.add_argument("--object", default=None, help="object type (default: the first configured)")
     sync.add_argument("--full", action="store_true", help="full scan instead of incremental")
+    sync.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another process syncs this object type (a running serve), wait this long "
+        "for it before giving up (default: give up at once, exit status 1)",
+    )
 
     demo = sub.add_parser(
         "demo", help="built-in HubSpot simulator + the proxy on SQLite; prints the feed URL"
@@ -89,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             require(settings, "HUBSPOT_ACCESS_TOKEN")
             object_type = args.object or settings.object_types[0]
-            return asyncio.run(sync_once(settings, object_type, full=args.full))
+            return asyncio.run(
+                sync_once(settings, object_type, full=args.full, wait_seconds=args.wait)
+            )
         if args.command == "demo":
             from proxy.commands import run_demo
 
@@ -129,6 +139,10 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         print=lambda _: log.info("listening on http://%s:%d", settings.host, settings.port),
         access_log=logging.getLogger("proxy.access"),
+        # SIGTERM: the sync in flight commits its page and records itself interrupted (see
+        # SyncWorker.stop); open feed responses get this long before the process exits, so
+        # it is gone within 10 s.
+        shutdown_timeout=2.0,
     )
     return 0
 

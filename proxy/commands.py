@@ -11,7 +11,9 @@ import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -21,9 +23,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from proxy.config import Settings, load_settings
 from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
-from proxy.store import Store, migrate
-from proxy.store.writes import RunCounts
-from proxy.sync import FULL, INCREMENTAL, SyncRunner, describe
+from proxy.store import RunCounts, Store, migrate
+from proxy.sync import FULL, INCREMENTAL, RunOutcome, SyncRunner, describe
+from proxy.worker import LeaseKeeper, process_owner
 
 log = logging.getLogger(__name__)
 
@@ -45,39 +47,99 @@ def _progress_display(enabled: bool) -> Iterator[Progress | None]:
         yield progress
 
 
-async def sync_once(settings: Settings, object_type: str, *, full: bool) -> int:
+async def sync_once(
+    settings: Settings, object_type: str, *, full: bool, wait_seconds: float = 0.0
+) -> int:
     """One sync run in the foreground. A progress bar on a terminal, log lines otherwise;
-    exit status 0 on success, 1 on failure."""
+    exit status 0 on success, 1 on failure. The run takes the object type's lease first:
+    beside a running ``serve`` (or another ``sync``) it waits up to ``wait_seconds`` for it,
+    then gives up with exit status 1."""
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
-        await store.register_object_types([object_type])
-        status = await store.reader.object_status(object_type)
-        mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
+        await store.changes.register_object_types([object_type])
         async with source_session() as session:
             runner = SyncRunner(store, client_from_settings(session, settings), settings)
-            with _progress_display(sys.stderr.isatty()) as bar:
-                title = f"{mode} sync of {object_type}"
-                task = bar.add_task(title, total=None, detail="") if bar is not None else None
-                pages = 0
+            run_task: asyncio.Task[RunOutcome] | None = None
 
-                def report(counts: RunCounts, total: int | None) -> None:
-                    nonlocal pages
-                    pages += 1
-                    if bar is not None and task is not None:
-                        bar.update(task, completed=counts.fetched, total=total,
-                                   detail=describe(counts))  # fmt: skip
-                    elif pages % 50 == 0:
-                        log.info("%s sync of %s: %s", mode, object_type, describe(counts))
+            def lost(reason: str) -> None:
+                if run_task is not None:
+                    run_task.cancel(f"this process lost the {object_type} lease: {reason}")
 
-                outcome = await runner.run(object_type, mode, trigger="cli", progress=report)
+            lease = LeaseKeeper(
+                store,
+                object_type,
+                process_owner(),
+                timedelta(seconds=settings.lease_seconds),
+                lost,
+            )
+            if not await _take_lease(store, lease, wait_seconds):
+                return 1
+            keeping = asyncio.create_task(lease.keep())
+            try:
+                await store.runs.interrupt_abandoned(lease.ttl, object_type)
+                await runner.prepare_fingerprints(object_type)
+                status = await store.reader.object_status(object_type)
+                mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
+                run_id = await store.runs.start(object_type, mode, "cli", lease.owner)
+                lease.run_id = run_id
+                with _progress_display(sys.stderr.isatty()) as bar:
+                    report = _reporter(bar, f"{mode} sync of {object_type}")
+                    run_task = asyncio.create_task(
+                        runner.run(
+                            object_type, mode, run_id=run_id, owner=lease.owner, progress=report
+                        )
+                    )
+                    await asyncio.wait({run_task})
+                    if run_task.cancelled():
+                        print(f"run {run_id}: {mode} sync of {object_type} interrupted")
+                        return 1
+                    outcome = run_task.result()
+            finally:
+                keeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeping
+                await lease.release()
     finally:
         await store.close()
-    verdict = "succeeded" if outcome.succeeded else f"FAILED: {outcome.error}"
+    verdict = "succeeded" if outcome.succeeded else f"{outcome.status.upper()}: {outcome.error}"
     print(
         f"run {outcome.run_id}: {mode} sync of {object_type} {verdict}; {describe(outcome.counts)}"
     )
     return 0 if outcome.succeeded else 1
+
+
+async def _take_lease(store: Store, lease: LeaseKeeper, wait_seconds: float) -> bool:
+    deadline = time.monotonic() + wait_seconds
+    while not await lease.try_acquire():
+        if time.monotonic() >= deadline:
+            holder = await store.leases.holder(lease.object_type)
+            who = f"process {holder.owner}" if holder else "another process"
+            print(
+                f"change-proxy: {lease.object_type} is being synced by {who}; runs of one "
+                "object type never overlap. Ask the running service for a run instead "
+                "(POST /admin/resync), or wait for it with --wait SECONDS.",
+                file=sys.stderr,
+            )
+            return False
+        await asyncio.sleep(min(lease.interval, max(deadline - time.monotonic(), 0.05)))
+    return True
+
+
+def _reporter(bar: Progress | None, title: str) -> Callable[[RunCounts, int | None], None]:
+    """Progress of a run: the bar on a terminal, a log line every 50 pages otherwise."""
+    task = bar.add_task(title, total=None, detail="") if bar is not None else None
+    pages = 0
+
+    def report(counts: RunCounts, total: int | None) -> None:
+        nonlocal pages
+        pages += 1
+        if bar is not None and task is not None:
+            bar.update(task, completed=counts.fetched, total=total, detail=describe(counts))
+        elif pages % 50 == 0:
+            log.info("%s: %s", title, describe(counts))
+
+    return report
 
 
 async def run_demo(

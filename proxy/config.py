@@ -34,6 +34,10 @@ def _parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_optional_int(raw: str) -> int | None:
+    return int(raw.strip()) if raw.strip() else None
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -165,6 +169,34 @@ SETTINGS: tuple[Setting, ...] = (
         "1",
         "first retry delay; doubles per try, with jitter, capped at 60 s",
     ),
+    Setting(
+        "RUN_TIMEOUT_SECONDS",
+        _parse_int,
+        "21600",
+        "a sync run that takes longer fails with that reason (a full one is retried)",
+    ),
+    Setting(
+        "SYNC_STALE_SECONDS",
+        _parse_optional_int,
+        "",
+        "/health answers 503 when no sync run of an object type has succeeded for this long; "
+        "empty: 10 x SYNC_INTERVAL_SECONDS but at least 900 (90000 when incremental sync is "
+        "off); 0 disables the check",
+    ),
+    Setting(
+        "LEASE_SECONDS",
+        _parse_int,
+        "20",
+        "lifetime of the lease that lets one process sync an object type; when its holder "
+        "dies another process takes over within about 1.25 x this",
+    ),
+    Setting(
+        "MASS_DELETE_PERCENT",
+        _parse_float,
+        "10",
+        "a full scan whose confirmed absences exceed this percentage of the live records "
+        "(and 10 records) holds them until an operator confirms through the admin API",
+    ),
     Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
 )
 
@@ -193,6 +225,10 @@ class Settings:
     hubspot_timeout_seconds: float
     hubspot_max_tries: int
     hubspot_backoff_seconds: float
+    run_timeout_seconds: int
+    sync_stale_seconds: int | None
+    lease_seconds: int
+    mass_delete_percent: float
     log_level: str
 
     def redacted(self) -> dict[str, Any]:
@@ -208,6 +244,15 @@ class Settings:
             else:
                 out[setting.name] = value
         return out
+
+    @property
+    def stale_after_seconds(self) -> int:
+        """How long without a successful run makes /health answer 503 (0: never)."""
+        if self.sync_stale_seconds is not None:
+            return self.sync_stale_seconds
+        if self.sync_interval_seconds > 0:
+            return max(10 * self.sync_interval_seconds, 900)
+        return 90_000  # only the daily full sync runs: a day and an hour
 
     def __repr__(self) -> str:  # a stray log of the object must not leak secrets
         return f"Settings({self.redacted()!r})"
@@ -267,6 +312,14 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("HUBSPOT_TIMEOUT_SECONDS and HUBSPOT_BACKOFF_SECONDS must be positive")
     if settings.search_overlap_seconds < 0:
         raise ConfigError("SEARCH_OVERLAP_SECONDS: must not be negative")
+    if settings.run_timeout_seconds < 1:
+        raise ConfigError("RUN_TIMEOUT_SECONDS: must be at least 1")
+    if settings.sync_stale_seconds is not None and settings.sync_stale_seconds < 0:
+        raise ConfigError("SYNC_STALE_SECONDS: must be 0 (disabled), positive, or empty")
+    if settings.lease_seconds < 2:
+        raise ConfigError("LEASE_SECONDS: must be at least 2")
+    if not 0 <= settings.mass_delete_percent <= 100:
+        raise ConfigError("MASS_DELETE_PERCENT: must be between 0 and 100")
     if not settings.object_types:
         raise ConfigError("OBJECT_TYPES: name at least one object type")
     for name in settings.object_types:

@@ -6,7 +6,7 @@ No IO and no clock here: the sync layer fetches, the store writes, this module d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -19,30 +19,72 @@ import orjson
 ALWAYS_IGNORED_FIELDS = frozenset({"updatedAt"})
 
 
+# Bump when the canonical form changes: stored fingerprints are then recomputed from the
+# stored records (without new change numbers), so an upgrade emits nothing by itself.
+FINGERPRINT_VERSION = 2
+
+
 @dataclass(frozen=True)
 class Fingerprinter:
     """Computes the canonical fingerprint of a source record.
 
     Two records get the same fingerprint exactly when they are equal after leaving out
-    ``ignored_fields`` at the top level and ``ignored_properties`` inside ``properties``;
-    key order never matters (keys are sorted at every depth).
+    ``ignored_fields`` at the top level, and inside ``properties`` every property that is
+    null (null and absent are the same content), ignored, or outside the mirrored set
+    (``include``/``exclude``; ``always_kept`` are mirrored whatever those say). Key order
+    never matters (keys are sorted at every depth).
+
+    Leaving out what is not mirrored is what lets stored records be fingerprinted again when
+    the property settings change (:attr:`signature`): a record stored before a property was
+    excluded still compares equal to the same record fetched without it.
     """
 
     ignored_properties: frozenset[str] = frozenset()
     ignored_fields: frozenset[str] = ALWAYS_IGNORED_FIELDS
+    include: frozenset[str] = frozenset()  # empty: every property
+    exclude: frozenset[str] = frozenset()
+    always_kept: frozenset[str] = frozenset()
+
+    @property
+    def signature(self) -> str:
+        """Changes exactly when the same record could get a different fingerprint."""
+        parts = [
+            str(FINGERPRINT_VERSION),
+            *(
+                ",".join(sorted(names))
+                for names in (
+                    self.ignored_properties,
+                    self.ignored_fields,
+                    self.include,
+                    self.exclude,
+                    self.always_kept,
+                )
+            ),
+        ]
+        return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+    def _kept(self, name: str) -> bool:
+        if name in self.ignored_properties:
+            return False
+        if name in self.always_kept:
+            return True
+        return (not self.include or name in self.include) and name not in self.exclude
 
     def canonical(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        # Copy and pop rather than filter: records carry hundreds of properties and ignore
-        # a handful, and this runs for every record of every page.
-        out = dict(record)
-        for key in self.ignored_fields:
-            out.pop(key, None)
+        # This runs for every record of every page, and records carry hundreds of
+        # properties: one comprehension, with the set lookups only when lists are set.
+        out = {k: v for k, v in record.items() if v is not None and k not in self.ignored_fields}
         props = out.get("properties")
-        if isinstance(props, Mapping) and self.ignored_properties:
-            props = dict(props)
-            for key in self.ignored_properties:
-                props.pop(key, None)
-            out["properties"] = props
+        if isinstance(props, Mapping):
+            if self.include or self.exclude:
+                out["properties"] = {
+                    k: v for k, v in props.items() if v is not None and self._kept(k)
+                }
+            else:
+                ignored = self.ignored_properties
+                out["properties"] = {
+                    k: v for k, v in props.items() if v is not None and k not in ignored
+                }
         return out
 
     def __call__(self, record: Mapping[str, Any]) -> str:
@@ -56,6 +98,7 @@ class Change(Enum):
     DELETED = "deleted"  # the source now says archived
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"  # archived upstream and never mirrored: nothing to tell Sesam
+    STALE = "stale"  # an older copy than the stored one (a slower writer): never applied
 
 
 @dataclass(frozen=True)
@@ -64,6 +107,7 @@ class Stored:
 
     fingerprint: str
     deleted: bool
+    modified_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +119,7 @@ class Incoming:
     fingerprint: str
     deleted: bool
     record: Mapping[str, Any]
+    modified_ms: int | None = None  # the source's modification time, when it has one
 
     @property
     def data(self) -> str:
@@ -86,6 +131,12 @@ def classify(incoming: Incoming, stored: Stored | None) -> Change:
     """What writing ``incoming`` over ``stored`` means for the change index."""
     if stored is None:
         return Change.SKIPPED if incoming.deleted else Change.CREATED
+    if (
+        incoming.modified_ms is not None
+        and stored.modified_ms is not None
+        and incoming.modified_ms < stored.modified_ms
+    ):
+        return Change.STALE
     if incoming.deleted:
         return Change.UNCHANGED if stored.deleted else Change.DELETED
     if stored.deleted or stored.fingerprint != incoming.fingerprint:
@@ -93,9 +144,14 @@ def classify(incoming: Incoming, stored: Stored | None) -> Change:
     return Change.UNCHANGED
 
 
-def prepare(records: Iterable[Mapping[str, Any]], fingerprint: Fingerprinter) -> list[Incoming]:
+def prepare(
+    records: Iterable[Mapping[str, Any]],
+    fingerprint: Fingerprinter,
+    modified_ms: Callable[[Mapping[str, Any]], int | None] | None = None,
+) -> list[Incoming]:
     """Turn a page of source records into :class:`Incoming` rows, last one winning when an
-    id repeats within the page. Callers validate the page shape first."""
+    id repeats within the page. ``modified_ms`` reads a record's modification time (the
+    source decides where it lives). Callers validate the page shape first."""
     by_id: dict[str, Incoming] = {}
     for record in records:
         entity_id = str(record["id"])
@@ -104,6 +160,7 @@ def prepare(records: Iterable[Mapping[str, Any]], fingerprint: Fingerprinter) ->
             fingerprint=fingerprint(record),
             deleted=bool(record.get("archived", False)),
             record=record,
+            modified_ms=modified_ms(record) if modified_ms is not None else None,
         )
     return list(by_id.values())
 

@@ -58,11 +58,30 @@ class BadPage(UpstreamError):
     """A page whose shape is wrong (no results, a record without id). Rejected whole."""
 
 
+class ListingIncomplete(UpstreamError):
+    """A full scan's listing ended early: records it did not see are still live in the
+    source. None of its absence deletions are applied; the next full sync starts over."""
+
+
+class RunTimedOut(ProxyError):
+    """A sync run took longer than RUN_TIMEOUT_SECONDS."""
+
+
 # --- the store ------------------------------------------------------------------------------
 
 
 class StoreError(ProxyError):
     """The mirror database failed or is in an unexpected state."""
+
+
+class LeaseLost(StoreError):
+    """Another process took over the object type's sync lease: this process must stop
+    writing for it (its run fails; the new holder carries on)."""
+
+
+class LeaseHeld(ProxyError):
+    """Another live process holds the object type's sync lease (``change-proxy sync``
+    beside a running ``serve``)."""
 
 
 class UnknownObjectType(ProxyError):

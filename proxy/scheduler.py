@@ -1,9 +1,10 @@
-"""When syncs run: APScheduler 3 triggers, and one queue per object type so runs of one
-object type never overlap.
+"""When syncs run: APScheduler 3 triggers, requests, and one worker per object type.
 
-Every run, scheduled or requested, is first recorded as ``queued`` and then handed to its
-object type's worker, which runs them one after another. A request for a mode that is
-already waiting in the queue returns that run instead of queueing a duplicate.
+Every run, scheduled or requested, is first queued in the database (at most one waiting per
+object type and mode: a request while one waits returns that one), then executed by the
+worker of the process that holds the object type's lease. So runs of one object type never
+overlap, across every process on one database. Every process schedules, but only the lease
+holder's schedule queues runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,8 +24,20 @@ from proxy.config import Settings
 from proxy.errors import ConfigError, UnknownObjectType
 from proxy.store import Store
 from proxy.sync import FULL, INCREMENTAL, MODES, RunOutcome, SyncRunner
+from proxy.worker import SyncWorker, process_owner
 
 log = logging.getLogger(__name__)
+
+# A scheduled full sync whose time passed while the process was busy (an event loop stalled,
+# a machine suspended) still runs if it is at most this late; missed runs coalesce into one.
+FULL_MISFIRE_GRACE_S = 6 * 3600
+
+
+def full_sync_trigger(cron: str) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(cron, timezone=UTC)
+    except ValueError as exc:
+        raise ConfigError(f"FULL_SYNC_CRON: {exc}") from None
 
 
 class SyncScheduler:
@@ -34,135 +47,139 @@ class SyncScheduler:
         runner: SyncRunner,
         settings: Settings,
         *,
+        owner: str | None = None,
         on_finished: Callable[[str, RunOutcome], None] | None = None,
     ) -> None:
         self.store = store
-        self.on_finished = on_finished
         self.runner = runner
         self.settings = settings
-        self._queues: dict[str, asyncio.Queue[tuple[int, str]]] = {
-            t: asyncio.Queue() for t in settings.object_types
-        }
-        self._waiting: dict[tuple[str, str], int] = {}  # (object type, mode) -> queued run id
-        self._running: dict[str, int] = {}
-        self._workers: list[asyncio.Task[None]] = []
+        self.owner = owner or process_owner()
+        self.started_at = datetime.now(UTC)
+        self.schedule = False
+        self._stepped = asyncio.Event()
+        self.workers: dict[str, SyncWorker] = {}
+        self._on_finished = on_finished
         self._aps = AsyncIOScheduler(timezone=UTC)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self, *, schedule: bool = True) -> None:
-        """Start one worker per object type; with ``schedule``, the periodic jobs too, and a
-        full sync for each object type that has never completed one."""
-        interrupted = await self.store.fail_unfinished_runs(
-            "interrupted: the service stopped before the run finished"
+        """Start one worker per object type; with ``schedule``, the periodic jobs too (and
+        each worker, once it holds its lease, queues a full sync where none has completed
+        or one was left unfinished)."""
+        self.schedule = schedule
+        if schedule and self.settings.full_sync_cron:
+            full_sync_trigger(self.settings.full_sync_cron)  # a bad expression fails the start
+        interrupted = await self.store.runs.interrupt_abandoned(
+            timedelta(seconds=self.settings.lease_seconds)
         )
         if interrupted:
-            log.warning("marked %d unfinished run(s) from a previous process failed", interrupted)
+            log.warning("recorded %d run(s) of stopped processes as interrupted", interrupted)
         for object_type in self.settings.object_types:
-            self._workers.append(
-                asyncio.create_task(self._work(object_type), name=f"sync-{object_type}")
+            worker = SyncWorker(
+                object_type,
+                self.store,
+                self.runner,
+                self.settings,
+                owner=self.owner,
+                schedule=schedule,
+                on_finished=self._on_finished,
+                on_step=self._stepped.set,
             )
-        if not schedule:
-            return
-        # The first full sync goes first in the queue, ahead of the interval job's first run.
-        for object_type in self.settings.object_types:
-            status = await self.store.reader.object_status(object_type)
-            if status is None or not status.ready:
-                await self.request(object_type, FULL, "startup")
-        self._add_jobs()
-        self._aps.start()
+            self.workers[object_type] = worker
+            # Queued before the worker starts, so a caller of idle() finds it waiting.
+            await worker.queue_unfinished_full()
+            worker.start()
+        if schedule:
+            self._add_jobs()
+            self._aps.start()
 
     def _add_jobs(self) -> None:
         now = datetime.now(UTC)
         for object_type in self.settings.object_types:
             if self.settings.sync_interval_seconds > 0:
                 self._aps.add_job(
-                    self.request,
+                    self._scheduled,
                     IntervalTrigger(seconds=self.settings.sync_interval_seconds, timezone=UTC),
-                    args=[object_type, INCREMENTAL, "schedule"],
+                    args=[object_type, INCREMENTAL],
                     id=f"{object_type}:{INCREMENTAL}",
                     next_run_time=now,
                     coalesce=True,
                     max_instances=1,
+                    misfire_grace_time=self.settings.sync_interval_seconds,
                 )
             if self.settings.full_sync_cron:
-                try:
-                    trigger = CronTrigger.from_crontab(self.settings.full_sync_cron, timezone=UTC)
-                except ValueError as exc:
-                    raise ConfigError(f"FULL_SYNC_CRON: {exc}") from None
                 self._aps.add_job(
-                    self.request,
-                    trigger,
-                    args=[object_type, FULL, "schedule"],
+                    self._scheduled,
+                    full_sync_trigger(self.settings.full_sync_cron),
+                    args=[object_type, FULL],
                     id=f"{object_type}:{FULL}",
                     coalesce=True,
                     max_instances=1,
+                    misfire_grace_time=FULL_MISFIRE_GRACE_S,
                 )
 
     async def stop(self) -> None:
         if self._aps.running:
             self._aps.shutdown(wait=False)
-        for task in self._workers:
-            task.cancel()
-        for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._workers.clear()
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
 
     # --- requests -------------------------------------------------------------------------
 
     async def request(self, object_type: str, mode: str, trigger: str) -> int:
         """Queue a run (or return the one of this mode already waiting) and its id."""
-        if object_type not in self._queues:
+        if object_type not in self.settings.object_types:
             raise UnknownObjectType(f"object type {object_type!r} is not configured")
         if mode not in MODES:
             raise ValueError(f"unknown sync mode {mode!r}")
-        waiting = self._waiting.get((object_type, mode))
-        if waiting is not None:
-            return waiting
-        run_id = await self.store.queue_run(object_type, mode, trigger)
-        self._waiting[(object_type, mode)] = run_id
-        self._queues[object_type].put_nowait((run_id, mode))
+        run_id = await self.store.runs.request(object_type, mode, trigger)
+        self.workers[object_type].wake()
         return run_id
 
-    async def _work(self, object_type: str) -> None:
-        queue = self._queues[object_type]
-        while True:
-            run_id, mode = await queue.get()
-            self._waiting.pop((object_type, mode), None)
-            if mode == INCREMENTAL:
-                status = await self.store.reader.object_status(object_type)
-                if status is None or status.watermark is None:
-                    # Nothing to resume from (the first full sync failed or never ran):
-                    # the only useful run is a full one.
-                    mode = FULL
-                    await self.store.set_run_mode(run_id, FULL)
-            self._running[object_type] = run_id
-            try:
-                outcome = await self.runner.run(object_type, mode, run_id=run_id)
-                if self.on_finished is not None:
-                    self.on_finished(object_type, outcome)
-            finally:
-                self._running.pop(object_type, None)
-                queue.task_done()
+    async def _scheduled(self, object_type: str, mode: str) -> None:
+        worker = self.workers[object_type]
+        if not worker.lease.held:
+            return  # the lease holder's own schedule queues this object type's runs
+        try:
+            await self.request(object_type, mode, "schedule")
+        except Exception as exc:  # the next tick tries again; /health shows if it keeps failing
+            log.warning("%s: could not queue the scheduled %s sync: %s", object_type, mode, exc)
 
     async def idle(self) -> None:
-        """Wait until every queued run has finished (for tests and the CLI)."""
-        for queue in self._queues.values():
-            await queue.join()
+        """Wait until no run of any configured object type is queued or running (for tests
+        and the CLI). Re-checks the database after every step of a worker."""
+        while True:
+            self._stepped.clear()
+            busy = False
+            for object_type in self.settings.object_types:
+                if await self.store.runs.waiting(object_type):
+                    busy = True
+                    break
+            if not busy:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stepped.wait(), timeout=1.0)
 
     # --- status ---------------------------------------------------------------------------
 
-    def describe(self, object_type: str) -> dict[str, Any]:
+    def next_runs(self, object_type: str) -> dict[str, str | None]:
         next_runs: dict[str, str | None] = {}
         for mode in MODES:
             job = self._aps.get_job(f"{object_type}:{mode}") if self._aps.running else None
             when = job.next_run_time if job is not None else None
             next_runs[mode] = when.isoformat() if when is not None else None
+        return next_runs
+
+    async def describe(self, object_type: str) -> dict[str, Any]:
+        waiting = await self.store.runs.waiting(object_type)
+        worker = self.workers.get(object_type)
         return {
-            "running_run_id": self._running.get(object_type),
-            "queued_run_ids": sorted(
-                run_id for (t, _), run_id in self._waiting.items() if t == object_type
-            ),
-            "next_runs": next_runs,
+            "running_run_id": next((r.id for r in waiting if r.status == "running"), None),
+            "queued_run_ids": [r.id for r in waiting if r.status == "queued"],
+            "next_runs": self.next_runs(object_type),
+            "worker": {
+                "alive": bool(worker and worker.alive),
+                "holds_lease": bool(worker and worker.lease.held),
+                "last_error": worker.last_error if worker else None,
+            },
         }

@@ -73,7 +73,7 @@ async def print_status(
             "error",
         ):
             table.add_column(column)
-        for run in await store.reader.list_runs(limit=runs):
+        for run in await store.runs.recent(limit=runs):
             table.add_row(
                 str(run.id),
                 run.object_type,

@@ -1,10 +1,14 @@
 """One sync run: pick the properties, page through HubSpot, diff each page into the store,
 and record the run.
 
-Full: list every record, then every archived one, and only when both listings completed,
-tombstone what was not seen. Incremental: search by modification time from the watermark,
-tombstone ids that merge results name, move the watermark to the run's start less the
-overlap. Either way a failure leaves every committed page in place and deletes nothing.
+Full: one scan lists every record, then every archived one, saving its position with each
+committed page (a scan cut short by a failure or a restart resumes there). Only once both
+listings completed are the live records it did not see put to HubSpot (batch read): those it
+reports gone or merged away are tombstoned, unless they are more than the mass-deletion
+guard allows (then they are held for an operator); if any of them is still live, the listing
+was incomplete and nothing is deleted. Incremental: search by modification time from the
+watermark, tombstone ids that merge results name, move the watermark to the run's start less
+the overlap. Either way a failure leaves every committed page in place and deletes nothing.
 """
 
 from __future__ import annotations
@@ -12,22 +16,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from proxy.config import Settings
 from proxy.diff import Fingerprinter, Incoming, merged_away_ids, prepare
-from proxy.errors import ProxyError, UpstreamAuthError
+from proxy.errors import LeaseLost, ListingIncomplete, ProxyError, UpstreamAuthError
+from proxy.runtime import writer_switch_interval
+from proxy.sources.http import RequestStats
 from proxy.sources.hubspot import HubSpotClient, ObjectSpec, Page, spec_for
-from proxy.store import Store
-from proxy.store.writes import RunCounts, ScanWriter
+from proxy.sources.hubspot.client import BATCH_READ_SIZE
+from proxy.sources.hubspot.pages import modified_ms
+from proxy.store import RunWriter, Store
+from proxy.store.runs import FAILED, INTERRUPTED, SUCCEEDED, RunCounts
+from proxy.store.scans import ARCHIVED, LISTED, LIVE, ScanPosition, ScanState
 
 log = logging.getLogger(__name__)
 
 FULL = "full"
 INCREMENTAL = "incremental"
 MODES = (FULL, INCREMENTAL)
+
+# A full scan left unfinished longer than this starts over instead of resuming: a listing
+# cursor that old may no longer mean the same place, and most of what it saw is stale.
+MAX_RESUME_AGE = timedelta(hours=24)
+# The mass-deletion guard never holds this few deletions, whatever their share: in a small
+# mirror one deletion is already a large share.
+MASS_DELETE_MIN = 10
 
 Progress = Callable[[RunCounts, int | None], None]  # counts so far, total when known
 
@@ -40,9 +57,29 @@ def utcnow() -> datetime:
 class RunOutcome:
     run_id: int
     mode: str
-    succeeded: bool
+    status: str
     counts: RunCounts
     error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SUCCEEDED
+
+
+@dataclass
+class _Run:
+    """What one run's steps share: passed in, never kept on the runner."""
+
+    spec: ObjectSpec
+    writer: RunWriter
+    stats: RequestStats
+    started: datetime
+    fingerprint: Fingerprinter
+    progress: Progress | None
+
+    def incoming(self, records: Sequence[Mapping[str, Any]]) -> list[Incoming]:
+        modified = self.spec.modified_property
+        return prepare(records, self.fingerprint, lambda r: modified_ms(r, modified))
 
 
 class SyncRunner:
@@ -65,11 +102,31 @@ class SyncRunner:
     def fingerprinter(self, spec: ObjectSpec) -> Fingerprinter:
         # The modification property ticks with every edit, including edits to ignored
         # properties; the edits that matter change other content anyway.
-        ignored = {*self.settings.ignore_properties, spec.modified_property}
-        return Fingerprinter(ignored_properties=frozenset(ignored))
+        return Fingerprinter(
+            ignored_properties=frozenset(
+                {*self.settings.ignore_properties, spec.modified_property}
+            ),
+            include=frozenset(self.settings.include_properties),
+            exclude=frozenset(self.settings.exclude_properties),
+            always_kept=frozenset({spec.modified_property, spec.merged_ids_property}),
+        )
 
-    async def properties(self, client: HubSpotClient, spec: ObjectSpec) -> list[str]:
-        names = await client.property_names(spec)
+    async def prepare_fingerprints(self, object_type: str) -> int:
+        """Recompute stored fingerprints if the settings they depend on changed since they
+        were computed (emits nothing). Call while holding the object type's lease, before
+        its runs."""
+        fingerprint = self.fingerprinter(spec_for(object_type))
+        changed = await self.store.changes.refingerprint(
+            object_type, fingerprint, fingerprint.signature
+        )
+        if changed:
+            log.info(
+                "%s: recomputed %d fingerprints for new property settings", object_type, changed
+            )
+        return changed
+
+    async def properties(self, spec: ObjectSpec, stats: RequestStats) -> list[str]:
+        names = await self.client.property_names(spec, stats)
         include = set(self.settings.include_properties)
         exclude = set(self.settings.exclude_properties)
         chosen = [n for n in names if (not include or n in include) and n not in exclude]
@@ -86,144 +143,243 @@ class SyncRunner:
         *,
         run_id: int | None = None,
         trigger: str = "cli",
+        owner: str | None = None,
         progress: Progress | None = None,
     ) -> RunOutcome:
-        """Run one sync to the end and record it. Never raises for upstream or page
-        failures: they fail the run, which is recorded with its error."""
+        """Run one sync to the end and record it. Never raises for upstream, page or
+        database failures: they fail the run, which is recorded with its reason. Cancelled
+        (the process stops, or lost its lease), the page in flight commits, the run is
+        recorded as interrupted, and the cancellation goes on."""
         if mode not in MODES:
             raise ValueError(f"unknown sync mode {mode!r}")
         if run_id is None:
-            run_id = await self.store.queue_run(object_type, mode, trigger)
-        await self.store.start_run(run_id)
-        scan = ScanWriter(self.store, object_type, run_id)
+            run_id = await self.store.runs.start(object_type, mode, trigger, owner)
         spec = spec_for(object_type)
-        started = self.clock()
-        client = self.client.fork()  # its own request counter, shared pacing
+        run = _Run(
+            spec=spec,
+            writer=self.store.writer(object_type, run_id, owner=owner),
+            stats=RequestStats(),
+            started=self.clock(),
+            fingerprint=self.fingerprinter(spec),
+            progress=progress,
+        )
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
-        error: str | None = None
+        status, error = SUCCEEDED, None
         try:
-            with self.store.busy_writer():
-                if mode == FULL:
-                    await self._full(client, spec, scan, started, progress)
-                else:
-                    await self._incremental(client, spec, scan, started, progress)
-        except asyncio.CancelledError:
-            error = "cancelled: the service stopped during the run"
+            async with asyncio.timeout(self.settings.run_timeout_seconds):
+                with writer_switch_interval(self.store.db.is_sqlite):
+                    if mode == FULL:
+                        await self._full(run)
+                    else:
+                        await self._incremental(run)
+        except TimeoutError:
+            status = FAILED
+            error = (
+                f"the run took longer than RUN_TIMEOUT_SECONDS "
+                f"({self.settings.run_timeout_seconds} s) and was stopped"
+            )
+        except asyncio.CancelledError as exc:
+            status = INTERRUPTED
+            error = "interrupted: " + (
+                str(exc.args[0]) if exc.args else "the service stopped during the run"
+            )
             raise
+        except LeaseLost as exc:
+            status, error = INTERRUPTED, f"interrupted: {exc}"
         except UpstreamAuthError as exc:
-            error = str(exc)
+            status, error = FAILED, str(exc)
         except ProxyError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            status, error = FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug or a database failure: still record the run
             log.exception("run %d crashed", run_id)
-            error = f"internal error: {type(exc).__name__}: {exc}"
+            status, error = FAILED, f"internal error: {type(exc).__name__}: {exc}"
         finally:
-            scan.counts.requests = client.http.stats.requests
-            await scan.finish(error)
-        counts = scan.counts
-        if error is None:
-            log.info(
-                "run %d: %s sync of %s succeeded: fetched %d, created %d, updated %d, "
-                "deleted %d, unchanged %d, %d requests",
-                run_id, mode, object_type, counts.fetched, counts.created, counts.updated,
-                counts.deleted, counts.unchanged, counts.requests,
-            )  # fmt: skip
-        else:
-            log.error("run %d: %s sync of %s failed: %s", run_id, mode, object_type, error)
-        return RunOutcome(run_id, mode, error is None, counts, error)
+            run.writer.counts.requests = run.stats.requests
+            await run.writer.finish(status, error)
+            counts = run.writer.counts
+            if status == SUCCEEDED:
+                log.info(
+                    "run %d: %s sync of %s succeeded: %s",
+                    run_id,
+                    mode,
+                    object_type,
+                    describe(counts),
+                )
+            else:
+                log.error("run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error)
+        return RunOutcome(run_id, mode, status, counts, error)
+
+    # --- pages ----------------------------------------------------------------------------
 
     async def _ingest(
         self,
-        client: HubSpotClient,
-        spec: ObjectSpec,
-        scan: ScanWriter,
+        run: _Run,
         pages: AsyncIterator[Page],
-        progress: Progress | None,
+        position_after: Callable[[Page], ScanPosition] | None = None,
     ) -> None:
         """Diff and write every page, in order. The next page is fetched while this one is
         processed (``prefetched``), and diffed while the previous one is being written: at
         most one write is in flight, so pages still commit one after another."""
-        fingerprint = self.fingerprinter(spec)
         writing: asyncio.Task[None] | None = None
         try:
             async with contextlib.aclosing(prefetched(pages)) as stream:
                 async for page in stream:
-                    incoming = prepare(page.records, fingerprint)
+                    incoming = run.incoming(page.records)
                     gone = [
                         i
                         for r in page.records
-                        for i in merged_away_ids(r, spec.merged_ids_property)
+                        for i in merged_away_ids(r, run.spec.merged_ids_property)
                     ]
+                    position = position_after(page) if position_after is not None else None
                     if writing is not None:
                         await writing
                     writing = asyncio.ensure_future(
-                        self._write(client, scan, incoming, gone, page.total, progress)
+                        self._write(run, incoming, gone, page.total, position)
                     )
             if writing is not None:
                 await writing
         finally:
             if writing is not None and not writing.done():
-                # A fetch failed while a page was being written: let the page commit whole.
+                # A fetch failed, or the run is being cancelled, while a page was being
+                # written: let the page commit whole.
                 await asyncio.shield(writing)
 
     async def _write(
         self,
-        client: HubSpotClient,
-        scan: ScanWriter,
+        run: _Run,
         incoming: list[Incoming],
         gone: list[str],
         total: int | None,
-        progress: Progress | None,
+        position: ScanPosition | None,
     ) -> None:
-        await scan.apply_page(incoming)
+        await run.writer.apply_page(incoming, position)
         if gone:
-            await scan.mark_deleted(gone)
-        scan.counts.requests = client.http.stats.requests
-        if progress is not None:
-            progress(scan.counts, total)
+            await run.writer.mark_deleted(gone)
+        run.writer.counts.requests = run.stats.requests
+        if run.progress is not None:
+            run.progress(run.writer.counts, total)
 
-    async def _full(
-        self,
-        client: HubSpotClient,
-        spec: ObjectSpec,
-        scan: ScanWriter,
-        started: datetime,
-        progress: Progress | None,
-    ) -> None:
-        properties = await self.properties(client, spec)
-        for archived in (False, True):
-            pages = client.list_all(spec, properties, archived=archived)
-            await self._ingest(client, spec, scan, pages, progress)
-        await scan.complete_full_scan()
+    # --- full -------------------------------------------------------------------------------
+
+    async def _full(self, run: _Run) -> None:
+        object_type = run.spec.name
+        scan = await self._scan(run)
+        properties = await self.properties(run.spec, run.stats)
+        position = scan.position
+        for phase, archived, then in ((LIVE, False, ARCHIVED), (ARCHIVED, True, LISTED)):
+            if position.phase != phase:
+                continue
+
+            def after(page: Page, phase: str = phase, then: str = then) -> ScanPosition:
+                return ScanPosition(phase, page.after) if page.after else ScanPosition(then)
+
+            pages = self.client.list_all(
+                run.spec, properties, run.stats, archived=archived, after=position.after
+            )
+            await self._ingest(run, pages, after)
+            position = ScanPosition(then)
+            await run.writer.save_position(position)
+        try:
+            await self._confirm_absences(run, scan.scan_id, properties)
+        except ListingIncomplete:
+            await self.store.scans.abandon(object_type)  # what it saw cannot be trusted
+            raise
+        await self.store.scans.complete(object_type)
         # Everything modified before the scan began was listed; later edits are found by
-        # searching from here (the overlap also covers clock skew and search lag).
-        await self._advance_watermark(spec.name, started - self.overlap)
+        # searching from there (the overlap also covers clock skew and search lag).
+        await self._advance_watermark(object_type, scan.started_at - self.overlap)
 
-    async def _incremental(
-        self,
-        client: HubSpotClient,
-        spec: ObjectSpec,
-        scan: ScanWriter,
-        started: datetime,
-        progress: Progress | None,
-    ) -> None:
-        status = await self.store.reader.object_status(spec.name)
+    async def _scan(self, run: _Run) -> ScanState:
+        """The scan this run carries on, or a new one."""
+        object_type, run_id = run.spec.name, run.writer.run_id
+        scan = await self.store.scans.current(object_type)
+        if scan is not None and utcnow() - scan.started_at > MAX_RESUME_AGE:
+            log.info(
+                "%s: the unfinished scan of run %d is too old; starting over",
+                object_type,
+                scan.scan_id,
+            )
+            scan = None
+        if scan is None:
+            scan = await self.store.scans.begin(object_type, run_id)
+        else:
+            log.info(
+                "run %d: resuming the full scan begun by run %d (%s listing)",
+                run_id, scan.scan_id, scan.position.phase,
+            )  # fmt: skip
+        await self.store.runs.set_scan(run_id, scan.scan_id)
+        return scan
+
+    async def _confirm_absences(self, run: _Run, scan_id: int, properties: list[str]) -> None:
+        """Ask HubSpot about every live record the scan did not see. Tombstone those it
+        reports not found (held instead when there are too many) and those merged into
+        another record; if any is still live, the listing was incomplete."""
+        object_type = run.spec.name
+        unseen = await self.store.changes.unseen_live_ids(object_type, scan_id)
+        if not unseen:
+            await self.store.scans.release_held(object_type)
+            return
+        live_before = await self.store.changes.live_count(object_type)
+        missing: list[str] = []
+        merged: list[str] = []
+        survivors: list[dict[str, Any]] = []
+        for start in range(0, len(unseen), BATCH_READ_SIZE):
+            asked = unseen[start : start + BATCH_READ_SIZE]
+            answer = await self.client.batch_read(run.spec, asked, properties, run.stats)
+            still_there = sorted(answer.live.keys() | answer.unresolved)
+            if still_there:
+                raise ListingIncomplete(
+                    f"the listing ended early: HubSpot still has {len(still_there)} record(s) "
+                    f"this scan did not see (e.g. {', '.join(still_there[:5])}); no deletions "
+                    "applied, and the next full sync starts the scan over"
+                )
+            missing.extend(answer.missing)
+            merged.extend(answer.merged)
+            survivors.extend(answer.survivors)
+        if survivors:  # fresh copies of the records the merged ids live on in
+            await run.writer.apply_page(run.incoming(survivors))
+        if merged:  # named in a merge result: evidence enough, never held
+            await run.writer.tombstone_unseen(merged, scan_id)
+        if not missing:
+            await self.store.scans.release_held(object_type)
+            return
+        share = 100 * len(missing) / max(live_before, 1)
+        if len(missing) > MASS_DELETE_MIN and share > self.settings.mass_delete_percent:
+            await self.store.scans.hold(object_type, run.writer.run_id, sorted(missing))
+            run.writer.counts.held = len(missing)
+            log.warning(
+                "run %d: %d confirmed deletions of %s (%.1f%% of %d live) exceed "
+                "MASS_DELETE_PERCENT=%g; held until an operator confirms them",
+                run.writer.run_id, len(missing), object_type, share, live_before,
+                self.settings.mass_delete_percent,
+            )  # fmt: skip
+            return
+        await self.store.scans.release_held(object_type)
+        await run.writer.tombstone_unseen(missing, scan_id)
+
+    # --- incremental --------------------------------------------------------------------------
+
+    async def _incremental(self, run: _Run) -> None:
+        object_type = run.spec.name
+        status = await self.store.reader.object_status(object_type)
         if status is None or status.watermark is None:
-            raise ProxyError(f"{spec.name}: no full sync has completed yet; run a full sync first")
-        properties = await self.properties(client, spec)
+            raise ProxyError(
+                f"{object_type}: no full sync has completed yet; run a full sync first"
+            )
+        properties = await self.properties(run.spec, run.stats)
         since_ms = _ms(status.watermark)
-        until_ms = _ms(started) + 1  # inclusive bound; later edits are the next run's
-        pages = client.search_modified(spec, since_ms, until_ms, properties)
-        await self._ingest(client, spec, scan, pages, progress)
+        until_ms = _ms(run.started) + 1  # inclusive bound; later edits are the next run's
+        pages = self.client.search_modified(run.spec, since_ms, until_ms, properties, run.stats)
+        await self._ingest(run, pages)
         # Edits older than start - overlap are in the index by now and were read above.
-        await self._advance_watermark(spec.name, started - self.overlap)
-        await self.store.mark_incremental_done(spec.name, self.clock())
+        await self._advance_watermark(object_type, run.started - self.overlap)
+        await self.store.changes.mark_incremental_done(object_type, self.clock())
 
     async def _advance_watermark(self, object_type: str, candidate: datetime) -> None:
         status = await self.store.reader.object_status(object_type)
         current = status.watermark if status else None
         if current is None or candidate > current:
-            await self.store.set_watermark(object_type, candidate)
+            await self.store.changes.set_watermark(object_type, candidate)
 
 
 async def prefetched(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
@@ -252,9 +408,11 @@ def _ms(moment: datetime) -> int:
 
 
 def describe(counts: RunCounts) -> str:
+    held = f", held {counts.held}" if counts.held else ""
     return (
         f"fetched {counts.fetched}, created {counts.created}, updated {counts.updated}, "
-        f"deleted {counts.deleted}, unchanged {counts.unchanged}, {counts.requests} requests"
+        f"deleted {counts.deleted}{held}, unchanged {counts.unchanged}, "
+        f"{counts.requests} requests"
     )
 
 

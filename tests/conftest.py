@@ -124,7 +124,7 @@ async def database_url(
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
     s = Store.open(database_url)
-    await s.register_object_types(["contacts"])
+    await s.changes.register_object_types(["contacts"])
     try:
         yield s
     finally:

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from proxy.diff import Fingerprinter, Incoming, prepare
+from proxy.store import ApplyResult, RunWriter, Store
 
 FINGERPRINT = Fingerprinter()
 
@@ -42,3 +43,16 @@ def archived(record: dict[str, Any]) -> dict[str, Any]:
 
 def incoming(*records: dict[str, Any]) -> list[Incoming]:
     return prepare(records, FINGERPRINT)
+
+
+async def complete_scan(
+    store: Store, writer: RunWriter, object_type: str = "contacts"
+) -> ApplyResult:
+    """What a full run does once its listing is done and HubSpot confirmed every absence:
+    tombstone the live records the scan (begun by ``writer``'s run) did not see, and mark the
+    mirror complete. (The sync tests cover the confirmation against the simulator.)"""
+    await writer.flush_sightings()
+    unseen = await store.changes.unseen_live_ids(object_type, writer.run_id)
+    result = await writer.tombstone_unseen(unseen, writer.run_id)
+    await store.scans.complete(object_type)
+    return result

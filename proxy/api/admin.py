@@ -1,4 +1,5 @@
-"""Admin routes (``Authorization: Bearer $ADMIN_TOKEN``): resync, runs, status."""
+"""Admin routes (``Authorization: Bearer $ADMIN_TOKEN``): resync, runs, status, and the
+deletions a full scan held for an operator."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from aiohttp import web
 from proxy.api.auth import check_bearer
 from proxy.api.errors import Handler, json_error
 from proxy.api.keys import CLIENT, SCHEDULER, SETTINGS, STORE
+from proxy.api.params import parse_int, parse_run_id
 from proxy.errors import BadRequest
-from proxy.store.reads import RunRecord
+from proxy.store.runs import RunRecord
+from proxy.store.scans import HeldDeletions
 from proxy.sync import MODES
+from proxy.sync_health import object_health
+
+# How many held ids /admin/deletions lists (the count is always complete).
+HELD_SAMPLE = 100
 
 
 @web.middleware
@@ -35,13 +42,27 @@ def _iso(value: datetime | None) -> str | None:
 def run_json(run: RunRecord) -> dict[str, Any]:
     out = asdict(run)
     out["object"] = out.pop("object_type")
-    for key in ("queued_at", "started_at", "finished_at"):
+    for key in ("queued_at", "started_at", "finished_at", "heartbeat_at"):
         out[key] = _iso(out[key])
     return out
 
 
-def _object_param(request: web.Request, raw: str | None) -> str:
+def held_json(held: HeldDeletions | None) -> dict[str, Any] | None:
+    if held is None:
+        return None
+    return {
+        "run_id": held.run_id,
+        "count": held.count,
+        "held_at": _iso(held.held_at),
+        "ids": held.sample,
+        "why": "the run confirmed more deletions than MASS_DELETE_PERCENT allows; "
+        "POST /admin/deletions/confirm or /admin/deletions/discard with this run_id",
+    }
+
+
+def _object_param(request: web.Request) -> str:
     object_types = request.app[SETTINGS].object_types
+    raw = request.query.get("object")
     if raw is None and len(object_types) == 1:
         return object_types[0]
     if raw not in object_types:
@@ -50,51 +71,55 @@ def _object_param(request: web.Request, raw: str | None) -> str:
 
 
 async def resync(request: web.Request) -> web.Response:
-    object_type = _object_param(request, request.query.get("object"))
-    mode = request.query.get("mode", "incremental")
+    object_type = _object_param(request)
+    mode = request.query.get("mode")
     if mode not in MODES:
-        raise BadRequest(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        raise BadRequest(f"mode is required: one of {', '.join(MODES)}; got {mode!r}")
     run_id = await request.app[SCHEDULER].request(object_type, mode, "admin")
     return web.json_response({"run_id": run_id}, status=202)
 
 
 async def get_run(request: web.Request) -> web.Response:
-    raw = request.match_info["run_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise BadRequest(f"run id must be an integer; got {raw[:40]!r}")
-    run = await request.app[STORE].reader.get_run(int(raw))
+    run_id = parse_run_id(request.match_info["run_id"])
+    run = await request.app[STORE].runs.get(run_id)
     if run is None:
-        return json_error(404, f"no run {raw}")
+        return json_error(404, f"no run {run_id}")
     return web.json_response(run_json(run))
 
 
 async def list_runs(request: web.Request) -> web.Response:
-    raw_object = request.query.get("object")
-    object_type = _object_param(request, raw_object) if raw_object is not None else None
-    raw_limit = request.query.get("limit", "50")
-    if not raw_limit.isdigit() or not 0 < int(raw_limit) <= 1000:
-        raise BadRequest("limit must be an integer from 1 to 1000")
-    runs = await request.app[STORE].reader.list_runs(object_type=object_type, limit=int(raw_limit))
+    object_type = _object_param(request) if "object" in request.query else None
+    limit = parse_int("limit", request.query.get("limit", "50"), minimum=1, maximum=1000)
+    runs = await request.app[STORE].runs.recent(object_type=object_type, limit=limit)
     return web.json_response({"runs": [run_json(r) for r in runs]})
 
 
 async def status(request: web.Request) -> web.Response:
-    reader = request.app[STORE].reader
+    store = request.app[STORE]
     scheduler = request.app[SCHEDULER]
+    settings = request.app[SETTINGS]
     objects: dict[str, Any] = {}
-    for object_type in request.app[SETTINGS].object_types:
-        st = await reader.object_status(object_type, counts=True)
-        last_full = await reader.last_run(object_type, "full")
-        last_incremental = await reader.last_run(object_type, "incremental")
+    for object_type in settings.object_types:
+        st = await store.reader.object_status(object_type, counts=True)
+        last_full = await store.runs.last(object_type, mode="full")
+        last_incremental = await store.runs.last(object_type, mode="incremental")
+        health = await object_health(store, scheduler, settings, object_type)
         objects[object_type] = {
             "ready": bool(st and st.ready),
             "live": st.live if st else 0,
             "deleted": st.deleted if st else 0,
             "last_updated": st.last_change_seq if st else 0,
             "watermark": _iso(st.watermark) if st else None,
+            "scan_in_progress": (
+                {"run_id": st.scan_run_id, "started_at": _iso(st.scan_started_at)}
+                if st and st.scan_run_id is not None
+                else None
+            ),
             "last_full_run": run_json(last_full) if last_full else None,
             "last_incremental_run": run_json(last_incremental) if last_incremental else None,
-            **scheduler.describe(object_type),
+            "held_deletions": held_json(await store.scans.held(object_type)),
+            "health": health.as_json(),
+            **await scheduler.describe(object_type),
         }
     limiter = request.app[CLIENT].http.limiter
     budget = limiter.last_budget
@@ -107,8 +132,41 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"objects": objects, "upstream": upstream})
 
 
+async def held_deletions(request: web.Request) -> web.Response:
+    object_type = _object_param(request)
+    held = await request.app[STORE].scans.held(object_type, sample=HELD_SAMPLE)
+    return web.json_response({"object": object_type, "held": held_json(held)})
+
+
+def _held_run(request: web.Request) -> tuple[str, int]:
+    object_type = _object_param(request)
+    raw = request.query.get("run_id")
+    if raw is None:
+        raise BadRequest("run_id is required: the run whose held deletions you reviewed")
+    return object_type, parse_run_id(raw)
+
+
+async def confirm_deletions(request: web.Request) -> web.Response:
+    object_type, run_id = _held_run(request)
+    deleted = await request.app[STORE].apply_held_deletions(object_type, run_id)
+    if deleted is None:
+        return json_error(404, f"run {run_id} holds no deletions of {object_type}")
+    return web.json_response({"object": object_type, "run_id": run_id, "deleted": deleted})
+
+
+async def discard_deletions(request: web.Request) -> web.Response:
+    object_type, run_id = _held_run(request)
+    discarded = await request.app[STORE].scans.release_held(object_type, run_id)
+    if not discarded:
+        return json_error(404, f"run {run_id} holds no deletions of {object_type}")
+    return web.json_response({"object": object_type, "run_id": run_id, "discarded": discarded})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/resync", resync)
     app.router.add_get("/admin/runs", list_runs)
     app.router.add_get("/admin/runs/{run_id}", get_run)
     app.router.add_get("/admin/status", status)
+    app.router.add_get("/admin/deletions", held_deletions)
+    app.router.add_post("/admin/deletions/confirm", confirm_deletions)
+    app.router.add_post("/admin/deletions/discard", discard_deletions)

@@ -1,35 +1,34 @@
-"""Parsing the feed's query parameters. Anything malformed is a 400 with a clear message."""
+"""The one parser of numbers in paths and query strings. Anything malformed or out of range
+is a 400 with the same wording everywhere: ``<name> must be an integer from A to B``."""
 
 from __future__ import annotations
 
 from proxy.errors import BadRequest
 
-# _updated values are BIGINTs; anything longer than this many digits cannot be one.
-_MAX_INT = 2**63 - 1
+BIGINT_MAX = 2**63 - 1  # change numbers (_updated) are BIGINTs
+INT_MAX = 2**31 - 1  # run ids are INTEGERs (4 bytes on Postgres)
 
 
-def _parse_int(name: str, raw: str) -> int:
-    text = raw.strip()
-    # isdecimal() accepts other scripts' digits (e.g. Arabic-Indic); only ASCII is a number here.
-    if not text or not text.isascii() or not text.isdecimal():
-        raise BadRequest(f"{name} must be a non-negative integer, got {raw[:40]!r}")
-    if len(text) > 19 or int(text) > _MAX_INT:
-        raise BadRequest(f"{name} is too large: {text[:40]}")
+def parse_int(name: str, raw: str, *, minimum: int = 0, maximum: int = BIGINT_MAX) -> int:
+    """``raw`` as an integer in [minimum, maximum]. Only ASCII digits count: ``str.isdigit``
+    and ``int`` also take other scripts' digits and superscripts, which are not numbers to
+    a URL."""
+    text = raw.strip(" ")
+    valid = text.isascii() and text.isdigit() and len(text) <= len(str(maximum))
+    if not valid or not minimum <= int(text) <= maximum:
+        raise BadRequest(f"{name} must be an integer from {minimum} to {maximum}, got {raw[:40]!r}")
     return int(text)
 
 
 def parse_since(raw: str | None) -> int:
     """``since`` is an ``_updated`` value this service emitted; absent means from the start."""
-    if raw is None:
-        return 0
-    return _parse_int("since", raw)
+    return 0 if raw is None else parse_int("since", raw)
 
 
-def parse_limit(raw: str | None) -> int | None:
+def parse_limit(raw: str | None, *, maximum: int = BIGINT_MAX) -> int | None:
     """``limit`` caps the number of entities; absent means all."""
-    if raw is None:
-        return None
-    value = _parse_int("limit", raw)
-    if value == 0:
-        raise BadRequest("limit must be a positive integer, got 0")
-    return value
+    return None if raw is None else parse_int("limit", raw, minimum=1, maximum=maximum)
+
+
+def parse_run_id(raw: str) -> int:
+    return parse_int("run id", raw, minimum=1, maximum=INT_MAX)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 # A 429 storm that never ends is an outage, not a rate limit: give up after this many.
 MAX_RATE_LIMITED_RETRIES = 50
 MAX_BACKOFF_S = 60.0
+# The longest a server's header may make us wait, or the longest window it may announce:
+# HubSpot's are 10 s (and Retry-After a few seconds); a header saying more is broken or
+# hostile, and must not stall every sync of the process (the limiter is shared).
+MAX_HEADER_WAIT_S = 60.0
 
 
 class UriTooLong(UpstreamFatal):
@@ -78,25 +83,45 @@ def _error_detail(body: bytes) -> str:
     return ": ".join(parts)[:500] or "a JSON error"
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("Retry-After")
+def _finite(raw: str | None) -> float | None:
+    """A header's number, or None when it is missing, unparsable or not finite-or-infinite
+    (NaN)."""
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        value = float(raw.strip())
     except ValueError:
-        return None  # an HTTP-date; HubSpot sends seconds, and pausing a window is safe
-
-
-def _budget(headers: Mapping[str, str]) -> Budget | None:
-    try:
-        return Budget(
-            max=int(headers["X-HubSpot-RateLimit-Max"]),
-            remaining=int(headers["X-HubSpot-RateLimit-Remaining"]),
-            interval_s=int(headers["X-HubSpot-RateLimit-Interval-Milliseconds"]) / 1000,
-        )
-    except (KeyError, ValueError):
         return None
+    return None if math.isnan(value) else value
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait before retrying, from ``Retry-After``, bounded to
+    [0, MAX_HEADER_WAIT_S]; None when absent or unreadable (an HTTP-date: HubSpot sends
+    seconds; the caller then waits a whole window, which is bounded too)."""
+    value = _finite(headers.get("Retry-After"))
+    if value is None or value < 0:
+        return None
+    return min(value, MAX_HEADER_WAIT_S)  # inf and 1e999 included
+
+
+def budget(headers: Mapping[str, str]) -> Budget | None:
+    """HubSpot's announced budget (``X-HubSpot-RateLimit-*``), or None when the headers are
+    missing or make no sense. An interval that is not positive (it would turn pacing off) or
+    longer than MAX_HEADER_WAIT_S is ignored; the rest of the budget still counts."""
+    limit = _finite(headers.get("X-HubSpot-RateLimit-Max"))
+    remaining = _finite(headers.get("X-HubSpot-RateLimit-Remaining"))
+    if limit is None or remaining is None or not 1 <= limit < 1e9:
+        return None
+    interval_ms = _finite(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+    interval_s = interval_ms / 1000 if interval_ms is not None else None
+    if interval_s is not None and not 0 < interval_s <= MAX_HEADER_WAIT_S:
+        interval_s = None
+    return Budget(
+        max=int(limit),
+        remaining=int(min(max(remaining, 0), limit)),
+        interval_s=interval_s,
+    )
 
 
 def source_session() -> aiohttp.ClientSession:
@@ -123,22 +148,8 @@ class HttpClient:
         self.limiter = limiter
         self.policy = policy
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.stats = RequestStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
-
-    def fork(self) -> HttpClient:
-        """A client sharing this one's session, pacing and policy, with its own counters
-        (one per sync run, so each run's record counts its own requests)."""
-        twin = HttpClient(
-            self.session,
-            limiter=self.limiter,
-            policy=self.policy,
-            sleep=self._sleep,
-            rng=self._rng,
-        )
-        twin.timeout = self.timeout
-        return twin
 
     async def request_json(
         self,
@@ -149,8 +160,11 @@ class HttpClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         extra_limiter: RollingWindowLimiter | None = None,
+        stats: RequestStats | None = None,
     ) -> Any:
-        """Send until a JSON success, a fatal answer, or the tries run out."""
+        """Send until a JSON success, a fatal answer, or the tries run out. Every request
+        sent is counted in ``stats`` (the run's)."""
+        stats = stats if stats is not None else RequestStats()
         attempt = 0
         limited = 0
         body = orjson.dumps(json) if json is not None else None
@@ -161,12 +175,12 @@ class HttpClient:
             await self.limiter.acquire()
             if extra_limiter is not None:
                 await extra_limiter.acquire()
-            self.stats.requests += 1
+            stats.requests += 1
             try:
                 return await self._send_once(method, url, params, body, send_headers, extra_limiter)
             except UpstreamRateLimited as exc:
                 limited += 1
-                self.stats.rate_limited += 1
+                stats.rate_limited += 1
                 if limited > MAX_RATE_LIMITED_RETRIES:
                     raise UpstreamRetryable(
                         f"still rate-limited after {limited} tries: {exc}"
@@ -177,7 +191,7 @@ class HttpClient:
                 attempt += 1
                 if attempt >= self.policy.max_tries:
                     raise UpstreamRetryable(f"{exc} (gave up after {attempt} tries)") from None
-                self.stats.retried += 1
+                stats.retried += 1
                 delay = self.policy.delay(attempt, self._rng)
                 log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
                 await self._sleep(delay)
@@ -198,16 +212,16 @@ class HttpClient:
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
-                budget = _budget(resp.headers)
-                retry_after = _retry_after(resp.headers)
+                announced = budget(resp.headers)
+                wait = retry_after(resp.headers)
         except TimeoutError:
             raise UpstreamRetryable(f"{what} timed out") from None
         except aiohttp.ClientError as exc:
             raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}") from None
         # On a 429 the pause is decided by the 429 itself (Retry-After, else a window).
-        if budget is not None and status != 429:
-            self.limiter.observe(budget)
-        return self.classify(what, status, raw, retry_after)
+        if announced is not None and status != 429:
+            self.limiter.observe(announced)
+        return self.classify(what, status, raw, wait)
 
     @staticmethod
     def classify(what: str, status: int, raw: bytes, retry_after: float | None) -> Any:

@@ -8,6 +8,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+# The longest one 429 may pause the limiter.
+MAX_PAUSE_S = 60.0
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -15,7 +18,7 @@ class Budget:
 
     max: int
     remaining: int
-    interval_s: float
+    interval_s: float | None  # None: not announced (or not believable); keep our window
 
 
 class RollingWindowLimiter:
@@ -73,7 +76,8 @@ class RollingWindowLimiter:
         """Learn from the server's rate-limit headers."""
         self.last_budget = budget
         self._max = max(1, budget.max)
-        self.window_s = budget.interval_s
+        if budget.interval_s is not None:
+            self.window_s = budget.interval_s
         if budget.remaining <= self._max * self.margin:
             # Someone else is spending this budget too: hold until our oldest request leaves
             # the window (or a whole window, if we have none in it).
@@ -83,8 +87,11 @@ class RollingWindowLimiter:
             self._paused_until = max(self._paused_until, until)
 
     def pause(self, seconds: float | None) -> None:
-        """After a 429: wait ``seconds`` (Retry-After) or, unknown, a whole window."""
+        """After a 429: wait ``seconds`` (Retry-After) or, unknown, a whole window; never
+        longer than MAX_PAUSE_S (callers pass sanitised values; this is the last guard of a
+        limiter every sync of the process shares)."""
         delay = self.window_s if seconds is None else seconds
+        delay = min(max(delay, 0.0), MAX_PAUSE_S)
         self._paused_until = max(self._paused_until, self._clock() + delay)
 
     def in_window(self) -> int:

@@ -1,4 +1,4 @@
-"""Reads: the feed's keyset scan, object state, and the run log."""
+"""Reads: the feed's keyset scan and object state."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from proxy.store.schema import entities, object_state, sync_runs
+from proxy.store.schema import entities, object_state
 
 # Rows fetched per feed query. Each batch is its own short statement (keyset on change_seq),
 # so a slow client never holds a read transaction open and writers are never blocked.
@@ -30,6 +30,8 @@ class ObjectStatus:
     first_full_sync_at: datetime | None
     last_full_sync_at: datetime | None
     last_incremental_sync_at: datetime | None
+    scan_run_id: int | None = None  # the run that began the full scan in progress
+    scan_started_at: datetime | None = None
     live: int = 0
     deleted: int = 0
 
@@ -37,25 +39,6 @@ class ObjectStatus:
     def ready(self) -> bool:
         """The feed may answer only once a complete full scan has finished."""
         return self.first_full_sync_at is not None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    object_type: str
-    mode: str
-    status: str
-    trigger: str
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    fetched: int
-    created: int
-    updated: int
-    deleted: int
-    unchanged: int
-    requests: int
-    error: str | None
 
 
 def splice(rows: list[Any]) -> list[bytes]:
@@ -90,6 +73,8 @@ class FeedReader:
                         object_state.c.first_full_sync_at,
                         object_state.c.last_full_sync_at,
                         object_state.c.last_incremental_sync_at,
+                        object_state.c.scan_run_id,
+                        object_state.c.scan_started_at,
                     ).where(object_state.c.object_type == object_type)
                 )
             ).one_or_none()
@@ -113,6 +98,8 @@ class FeedReader:
             first_full_sync_at=row.first_full_sync_at,
             last_full_sync_at=row.last_full_sync_at,
             last_incremental_sync_at=row.last_incremental_sync_at,
+            scan_run_id=row.scan_run_id,
+            scan_started_at=row.scan_started_at,
             live=live,
             deleted=deleted,
         )
@@ -200,37 +187,3 @@ class FeedReader:
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ahead
-
-    async def get_run(self, run_id: int) -> RunRecord | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id))
-            ).one_or_none()
-        return RunRecord(**row._asdict()) if row is not None else None
-
-    async def list_runs(
-        self, *, object_type: str | None = None, limit: int = 50
-    ) -> list[RunRecord]:
-        query = sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit)
-        if object_type is not None:
-            query = query.where(sync_runs.c.object_type == object_type)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [RunRecord(**row._asdict()) for row in rows]
-
-    async def last_run(
-        self, object_type: str, mode: str, status: str = "succeeded"
-    ) -> RunRecord | None:
-        query = (
-            sa.select(sync_runs)
-            .where(
-                sync_runs.c.object_type == object_type,
-                sync_runs.c.mode == mode,
-                sync_runs.c.status == status,
-            )
-            .order_by(sync_runs.c.id.desc())
-            .limit(1)
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).one_or_none()
-        return RunRecord(**row._asdict()) if row is not None else None

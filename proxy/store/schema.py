@@ -77,6 +77,13 @@ entities = sa.Table(
         nullable=True,
         comment="the sync run that set change_seq (null when written outside a run)",
     ),
+    sa.Column(
+        "source_modified_ms",
+        sa.BigInteger,
+        nullable=True,
+        comment="the source's modification time of the stored copy (epoch ms); an older copy "
+        "never replaces it",
+    ),
     sa.UniqueConstraint("object_type", "change_seq"),
 )
 
@@ -122,6 +129,25 @@ object_state = sa.Table(
     ),
     sa.Column("last_full_sync_at", UtcDateTime(), nullable=True),
     sa.Column("last_incremental_sync_at", UtcDateTime(), nullable=True),
+    sa.Column(
+        "scan_run_id",
+        sa.Integer,
+        nullable=True,
+        comment="the run that began the full scan in progress; null when none is",
+    ),
+    sa.Column(
+        "scan_position",
+        sa.Text,
+        nullable=True,
+        comment="where the full scan in progress resumes (JSON: listing and cursor)",
+    ),
+    sa.Column("scan_started_at", UtcDateTime(), nullable=True),
+    sa.Column(
+        "fingerprint_config",
+        sa.String(64),
+        nullable=True,
+        comment="signature of the settings the stored fingerprints were computed with",
+    ),
 )
 
 # One row per sync run (full or incremental), queued, running or finished.
@@ -135,9 +161,14 @@ sync_runs = sa.Table(
         "status",
         sa.String(16),
         nullable=False,
-        comment="queued | running | succeeded | failed",
+        comment="queued | running | succeeded | failed | interrupted",
     ),
-    sa.Column("trigger", sa.String(16), nullable=False, comment="schedule | admin | cli | startup"),
+    sa.Column(
+        "trigger",
+        sa.String(16),
+        nullable=False,
+        comment="schedule | admin | cli | startup | retry | resume",
+    ),
     sa.Column("queued_at", UtcDateTime(), nullable=False),
     sa.Column("started_at", UtcDateTime(), nullable=True),
     sa.Column("finished_at", UtcDateTime(), nullable=True),
@@ -148,5 +179,66 @@ sync_runs = sa.Table(
     sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("requests", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=True, comment="why the run failed; never a secret"),
+    sa.Column(
+        "owner",
+        sa.String(128),
+        nullable=True,
+        comment="the process that ran it (host:pid:token); null while queued",
+    ),
+    sa.Column(
+        "heartbeat_at",
+        UtcDateTime(),
+        nullable=True,
+        comment="last sign of life of a running run; a stale one was interrupted",
+    ),
+    sa.Column(
+        "scan_run_id",
+        sa.Integer,
+        nullable=True,
+        comment="full runs: the run that began the scan this run carried on (itself if new)",
+    ),
+    sa.Column(
+        "held",
+        sa.Integer,
+        nullable=False,
+        server_default="0",
+        comment="deletions held for an operator (mass-deletion guard)",
+    ),
     sa.Index(None, "object_type", "id"),
+    # At most one queued run per object type and mode, whichever process asks: requests
+    # that arrive while one is waiting get that one (see RunLog.request).
+    sa.Index(
+        "uq_sync_runs_queued",
+        "object_type",
+        "mode",
+        unique=True,
+        sqlite_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+)
+
+# Which process runs the syncs of each object type: a lease that its holder renews.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("object_type", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False, comment="host:pid:token of the holder"),
+    sa.Column("acquired_at", UtcDateTime(), nullable=False),
+    sa.Column(
+        "expires_at",
+        UtcDateTime(),
+        nullable=False,
+        comment="the holder renews it; once past, another process may take over",
+    ),
+)
+
+# Absence deletions a full scan confirmed but did not apply, because they were more than the
+# mass-deletion guard allows; an operator confirms or discards them through the admin API.
+held_deletions = sa.Table(
+    "held_deletions",
+    metadata,
+    sa.Column("object_type", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False, comment="the full run that held it"),
+    sa.Column("held_at", UtcDateTime(), nullable=False),
 )

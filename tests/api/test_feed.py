@@ -10,17 +10,17 @@ from aiohttp.test_utils import TestClient
 
 from proxy.store import Store
 from tests.api.conftest import ClientFactory, store_of
-from tests.helpers import archived, contact, incoming
+from tests.helpers import archived, complete_scan, contact, incoming
 
 
 async def complete_mirror(store: Store, n: int) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     for start in range(1, n + 1, 100):
         await scan.apply_page(
             incoming(*(contact(i) for i in range(start, min(start + 100, n + 1))))
         )
-    await scan.complete_full_scan()
-    await scan.finish()
+    await complete_scan(store, scan)
+    await scan.finish("succeeded")
 
 
 async def get_json(client: TestClient, path: str, status: int = 200) -> object:
@@ -33,14 +33,14 @@ async def get_json(client: TestClient, path: str, status: int = 200) -> object:
 
 async def test_503_with_retry_after_until_the_first_full_sync_completes(client: TestClient) -> None:
     store = store_of(client)
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1)))
     for path in ("/contacts", "/get_contacts", "/contacts?since=0"):
         resp = await client.get(path)
         assert resp.status == 503
         assert int(resp.headers["Retry-After"]) > 0
         assert "first full sync" in (await resp.json())["error"]
-    await scan.complete_full_scan()
+    await complete_scan(store, scan)
     assert len(await get_json(client, "/contacts")) == 1  # type: ignore[arg-type]
 
 
@@ -61,8 +61,8 @@ async def test_full_pull_returns_every_entity_in_order_with_sesam_fields(
 async def test_since_returns_only_later_changes(client: TestClient) -> None:
     store = store_of(client)
     await complete_mirror(store, 10)
-    await store.apply_page("contacts", incoming(contact(3, version=1)))
-    await store.mark_deleted("contacts", ["5"])
+    await store.changes.apply_page("contacts", incoming(contact(3, version=1)))
+    await store.changes.mark_deleted("contacts", ["5"])
     entities = await get_json(client, "/contacts?since=10")
     assert [(e["_id"], e["_updated"], e["_deleted"]) for e in entities] == [  # type: ignore[union-attr]
         ("3", 11, False),
@@ -78,7 +78,9 @@ async def test_since_returns_only_later_changes(client: TestClient) -> None:
 async def test_limit_paging_yields_every_entity_exactly_once(client: TestClient, page: int) -> None:
     store = store_of(client)
     await complete_mirror(store, 120)
-    await store.apply_page("contacts", incoming(archived(contact(4)), contact(7, version=3)))
+    await store.changes.apply_page(
+        "contacts", incoming(archived(contact(4)), contact(7, version=3))
+    )
     since, seen = None, []
     while True:
         query = f"?limit={page}" + (f"&since={since}" if since is not None else "")
@@ -176,14 +178,16 @@ async def test_a_failure_after_streaming_began_leaves_the_json_invalid(
 
 async def test_health_reports_database_and_readiness(client: TestClient) -> None:
     body = await get_json(client, "/health")
-    assert body == {
-        "status": "ok",
-        "database": "ok",
-        "objects": {"contacts": {"ready": False, "last_updated": 0}},
-    }
+    assert isinstance(body, dict)
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    contacts = body["objects"]["contacts"]
+    assert (contacts["ready"], contacts["last_updated"], contacts["healthy"]) == (False, 0, True)
+    assert contacts["worker_alive"] and contacts["problems"] == []
     await complete_mirror(store_of(client), 4)
     body = await get_json(client, "/health")
-    assert body["objects"]["contacts"] == {"ready": True, "last_updated": 4}  # type: ignore[index]
+    assert isinstance(body, dict)
+    contacts = body["objects"]["contacts"]
+    assert (contacts["ready"], contacts["last_updated"]) == (True, 4)
 
 
 async def test_metrics_count_feed_requests(client: TestClient) -> None:

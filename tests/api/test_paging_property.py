@@ -61,19 +61,21 @@ async def _enumerate(aiter):  # type: ignore[no-untyped-def]
 async def _scenario(url: str, ops: list[tuple[int, list[int], int]], page: int) -> None:
     store = Store.open(url)
     object_type = f"t{next(_counter)}"
-    await store.register_object_types([object_type])
+    await store.changes.register_object_types([object_type])
     view: dict[str, dict] = {}
     since = 0
     try:
         for kind, ids, version in ops:
             if kind == 0:
-                await store.apply_page(object_type, incoming(*(contact(i, version) for i in ids)))
+                await store.changes.apply_page(
+                    object_type, incoming(*(contact(i, version) for i in ids))
+                )
             elif kind == 1:
-                await store.apply_page(
+                await store.changes.apply_page(
                     object_type, incoming(*(archived(contact(i, version)) for i in ids))
                 )
             else:
-                await store.mark_deleted(object_type, [str(i) for i in ids])
+                await store.changes.mark_deleted(object_type, [str(i) for i in ids])
             since = await _pull(store, object_type, since, page, view)
         final: dict[str, dict] = {}
         await _pull(store, object_type, 0, 10_000, final)

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from proxy.store import Store
-from tests.helpers import archived, contact, incoming
+from tests.helpers import archived, complete_scan, contact, incoming
 
 
 async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, dict]]:
@@ -25,7 +25,7 @@ async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, d
 
 
 async def test_creates_get_consecutive_numbers_in_page_order(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     result = await scan.apply_page(incoming(contact(3), contact(1), contact(2)))
     assert (result.created, result.first_seq, result.last_seq) == (3, 1, 3)
     rows = await feed_all(store)
@@ -34,7 +34,7 @@ async def test_creates_get_consecutive_numbers_in_page_order(store: Store) -> No
 
 
 async def test_unchanged_content_gets_no_new_number_whatever_the_key_order(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     reordered = dict(reversed(list(contact(1).items())))
     reordered["properties"] = dict(reversed(list(contact(1)["properties"].items())))
@@ -45,7 +45,7 @@ async def test_unchanged_content_gets_no_new_number_whatever_the_key_order(store
 
 
 async def test_a_content_change_moves_the_record_to_the_end(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     result = await scan.apply_page(incoming(contact(1, version=1)))
     assert (result.updated, result.first_seq) == (1, 3)
@@ -61,10 +61,10 @@ async def test_ignored_properties_and_updated_at_do_not_count_as_change(
     from proxy.diff import Fingerprinter, prepare
 
     store = Store.open(database_url)
-    await store.register_object_types(["contacts"])
+    await store.changes.register_object_types(["contacts"])
     fp = Fingerprinter(ignored_properties=frozenset({"lastmodifieddate", "hs_ticker"}))
     try:
-        scan = await store.begin_scan("contacts")
+        scan = await store.begin_run("contacts")
         await scan.apply_page(prepare([contact(1, hs_ticker="1")], fp))
         ticked = contact(1, version=7, hs_ticker="2")
         ticked["properties"]["company"] = contact(1)["properties"]["company"]
@@ -77,7 +77,7 @@ async def test_ignored_properties_and_updated_at_do_not_count_as_change(
 
 
 async def test_archived_record_becomes_tombstone_keeping_its_data(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     result = await scan.apply_page(incoming(archived(contact(1))))
     assert (result.deleted, result.first_seq) == (1, 3)
@@ -88,14 +88,14 @@ async def test_archived_record_becomes_tombstone_keeping_its_data(store: Store) 
 
 
 async def test_archived_record_never_mirrored_is_skipped(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     result = await scan.apply_page(incoming(archived(contact(9))))
     assert (result.skipped, result.changes) == (1, 0)
     assert await feed_all(store) == []
 
 
 async def test_mark_deleted_tombstones_live_ids_only(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2), contact(3)))
     result = await scan.mark_deleted(["2", "3", "404"])
     assert (result.deleted, result.first_seq, result.last_seq) == (2, 4, 5)
@@ -107,7 +107,7 @@ async def test_mark_deleted_tombstones_live_ids_only(store: Store) -> None:
 
 
 async def test_deleted_id_that_reappears_comes_back_live_with_new_number(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1)))
     await scan.mark_deleted(["1"])
     result = await scan.apply_page(incoming(contact(1)))
@@ -116,15 +116,15 @@ async def test_deleted_id_that_reappears_comes_back_live_with_new_number(store: 
 
 
 async def test_complete_full_scan_tombstones_exactly_the_unseen(store: Store) -> None:
-    first = await store.begin_scan("contacts")
+    first = await store.begin_run("contacts")
     await first.apply_page(incoming(*(contact(i) for i in range(1, 6))))
-    await first.complete_full_scan()
-    await first.finish()
+    await complete_scan(store, first)
+    await first.finish("succeeded")
 
-    second = await store.begin_scan("contacts")
+    second = await store.begin_run("contacts")
     await second.apply_page(incoming(contact(1), contact(3)))
     await second.apply_page(incoming(contact(5, version=2)))
-    result = await second.complete_full_scan()
+    result = await complete_scan(store, second)
     assert result.deleted == 2
     rows = await feed_all(store, since=5)
     assert [(i, d) for i, d in ((r[0], r[2]) for r in rows)] == [
@@ -137,12 +137,12 @@ async def test_complete_full_scan_tombstones_exactly_the_unseen(store: Store) ->
 
 
 async def test_a_scan_that_never_completes_deletes_nothing(store: Store) -> None:
-    first = await store.begin_scan("contacts")
+    first = await store.begin_run("contacts")
     await first.apply_page(incoming(contact(1), contact(2)))
-    await first.complete_full_scan()
-    interrupted = await store.begin_scan("contacts")
+    await complete_scan(store, first)
+    interrupted = await store.begin_run("contacts")
     await interrupted.apply_page(incoming(contact(1)))
-    await interrupted.finish(error="HubSpot failed")
+    await interrupted.finish("failed", "HubSpot failed")
     status = await store.reader.object_status("contacts", counts=True)
     assert status is not None and (status.live, status.deleted) == (2, 0)
 
@@ -150,36 +150,36 @@ async def test_a_scan_that_never_completes_deletes_nothing(store: Store) -> None
 async def test_records_seen_by_a_later_run_survive_an_earlier_scans_completion(
     store: Store,
 ) -> None:
-    full = await store.begin_scan("contacts")
+    full = await store.begin_run("contacts")
     await full.apply_page(incoming(contact(1)))
-    later = await store.begin_scan("contacts", mode="incremental")
+    later = await store.begin_run("contacts", mode="incremental")
     await later.apply_page(incoming(contact(2)))  # created while the full scan ran
-    assert (await full.complete_full_scan()).deleted == 0
+    assert (await complete_scan(store, full)).deleted == 0
 
 
 async def test_readiness_and_numbers_survive_a_restart(database_url: str) -> None:
     store = Store.open(database_url)
-    await store.register_object_types(["contacts"])
+    await store.changes.register_object_types(["contacts"])
     status = await store.reader.object_status("contacts")
     assert status is not None and not status.ready
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
-    await scan.complete_full_scan()
+    await complete_scan(store, scan)
     await store.close()
 
     reopened = Store.open(database_url)
-    await reopened.register_object_types(["contacts"])  # idempotent
+    await reopened.changes.register_object_types(["contacts"])  # idempotent
     try:
         status = await reopened.reader.object_status("contacts")
         assert status is not None and status.ready and status.last_change_seq == 2
-        scan = await reopened.begin_scan("contacts")
+        scan = await reopened.begin_run("contacts")
         assert (await scan.apply_page(incoming(contact(3)))).first_seq == 3
     finally:
         await reopened.close()
 
 
 async def test_numbers_are_never_reused_after_tombstones(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     await scan.mark_deleted(["1", "2"])
     result = await scan.apply_page(incoming(contact(3)))
@@ -187,9 +187,9 @@ async def test_numbers_are_never_reused_after_tombstones(store: Store) -> None:
 
 
 async def test_sequences_are_per_object_type(store: Store) -> None:
-    await store.register_object_types(["companies"])
-    await store.apply_page("contacts", incoming(contact(1), contact(2)))
-    result = await store.apply_page("companies", incoming(contact(1)))
+    await store.changes.register_object_types(["companies"])
+    await store.changes.apply_page("contacts", incoming(contact(1), contact(2)))
+    result = await store.changes.apply_page("companies", incoming(contact(1)))
     assert result.first_seq == 1
 
 
@@ -197,16 +197,16 @@ async def test_unknown_object_type_is_refused(store: Store) -> None:
     from proxy.errors import StoreError
 
     with pytest.raises(StoreError, match="not registered"):
-        await store.apply_page("deals", incoming(contact(1)))
+        await store.changes.apply_page("deals", incoming(contact(1)))
 
 
 async def test_run_record_counts_what_happened(store: Store) -> None:
-    scan = await store.begin_scan("contacts")
+    scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     await scan.apply_page(incoming(contact(1), contact(2, version=1)))
     await scan.mark_deleted(["1"])
-    await scan.finish(error="boom")
-    run = await store.reader.get_run(scan.run_id)
+    await scan.finish("failed", "boom")
+    run = await store.runs.get(scan.run_id)
     assert run is not None
     assert (run.status, run.fetched, run.created, run.updated, run.deleted, run.unchanged) == (
         "failed",
@@ -222,8 +222,11 @@ async def test_run_record_counts_what_happened(store: Store) -> None:
 async def test_busy_writer_tunes_the_gil_only_while_runs_write(store: Store) -> None:
     import sys
 
+    from proxy.runtime import writer_switch_interval
+
     before = sys.getswitchinterval()
-    with store.busy_writer(), store.busy_writer():  # two object types syncing at once
-        expected = min(before, 0.001) if store.engine.dialect.name == "sqlite" else before
+    sqlite = store.db.is_sqlite
+    with writer_switch_interval(sqlite), writer_switch_interval(sqlite):  # two object types
+        expected = min(before, 0.001) if sqlite else before
         assert sys.getswitchinterval() == expected
     assert sys.getswitchinterval() == before

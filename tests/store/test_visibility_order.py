@@ -27,7 +27,7 @@ IDS = [str(i) for i in range(60)]
 
 def _slow_commits(store: Store) -> None:
     """Hold each write transaction open a little after the change numbers are taken."""
-    original = store._save_sequence
+    original = store.changes._save_sequence
 
     def slow_save(conn: sa.Connection, *args: Any) -> None:
         original(conn, *args)
@@ -38,7 +38,7 @@ def _slow_commits(store: Store) -> None:
         else:
             await_only(asyncio.sleep(0.005))
 
-    store._save_sequence = slow_save  # type: ignore[method-assign]
+    store.changes._save_sequence = slow_save  # type: ignore[method-assign]
 
 
 async def _writer(store: Store, seed: int, rounds: int) -> None:
@@ -46,9 +46,9 @@ async def _writer(store: Store, seed: int, rounds: int) -> None:
     for version in range(rounds):
         chosen = rng.sample(IDS, 8)
         if rng.random() < 0.2:
-            await store.mark_deleted("contacts", chosen[:2])
+            await store.changes.mark_deleted("contacts", chosen[:2])
         else:
-            await store.apply_page(
+            await store.changes.apply_page(
                 "contacts", incoming(*(contact(i, version=seed * 1000 + version) for i in chosen))
             )
 
@@ -72,7 +72,7 @@ async def test_concurrent_writers_never_hide_a_change_from_a_since_reader(
 ) -> None:
     writers = [Store.open(database_url) for _ in range(2)]
     reader = Store.open(database_url)
-    await writers[0].register_object_types(["contacts"])
+    await writers[0].changes.register_object_types(["contacts"])
     for w in writers:
         _slow_commits(w)
     seen: dict[str, tuple[int, bool, bytes]] = {}

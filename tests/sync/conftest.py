@@ -16,7 +16,7 @@ from proxy.scheduler import SyncScheduler
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
 from proxy.store import Store
-from proxy.store.reads import RunRecord
+from proxy.store.runs import RunRecord
 from tests.conftest import make_settings
 
 ADMIN = "admin-token-for-tests"
@@ -44,7 +44,7 @@ class Rig:
         assert resp.status == 202, await resp.text()
         run_id = (await resp.json())["run_id"]
         await self.scheduler.idle()
-        run = await self.store.reader.get_run(run_id)
+        run = await self.store.runs.get(run_id)
         assert run is not None
         return run
 

@@ -84,7 +84,7 @@ async def test_runs_of_one_object_queue_and_never_overlap(make_rig: RigFactory) 
     ids = [(await r.json())["run_id"] for r in (first, second, third)]
     assert ids[1] == ids[2]  # a waiting incremental is not queued twice
     await rig.scheduler.idle()
-    runs = [await rig.store.reader.get_run(i) for i in ids[:2]]
+    runs = [await rig.store.runs.get(i) for i in ids[:2]]
     assert all(r is not None and r.status == "succeeded" for r in runs)
     full, incremental = runs
     assert full is not None and incremental is not None
@@ -120,7 +120,7 @@ async def test_the_scheduler_runs_a_full_sync_at_start(
     await scheduler.idle()
     resp = await client.get("/contacts")
     assert resp.status == 200 and len(await resp.json()) == 40
-    described = scheduler.describe("contacts")
+    described = await scheduler.describe("contacts")
     assert described["next_runs"]["full"] and described["next_runs"]["incremental"]
 
 

@@ -1,7 +1,8 @@
 """HubSpot CRM v3 endpoints: property discovery, the list paginator with property chunking,
-and the search paginator that works around the 10,000-result cap.
+the search paginator that works around the 10,000-result cap, and batch read.
 
-All HTTP goes through :class:`proxy.sources.http.HttpClient`.
+All HTTP goes through :class:`proxy.sources.http.HttpClient`. Each call takes the run's
+:class:`RequestStats`, so one client serves every run and each run counts its own requests.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ import aiohttp
 
 from proxy.config import Settings
 from proxy.errors import BadPage, ConfigError, UpstreamFatal
-from proxy.sources.http import HttpClient, RetryPolicy, UriTooLong
+from proxy.sources.http import HttpClient, RequestStats, RetryPolicy, UriTooLong
 from proxy.sources.hubspot.objects import ObjectSpec
-from proxy.sources.hubspot.pages import modified_ms, next_after, validate_page
+from proxy.sources.hubspot.pages import (
+    BatchRead,
+    modified_ms,
+    next_after,
+    parse_batch_read,
+    validate_page,
+)
 from proxy.sources.ratelimit import RollingWindowLimiter
 
 log = logging.getLogger(__name__)
@@ -26,6 +33,7 @@ log = logging.getLogger(__name__)
 LIST_PAGE_SIZE = 100  # HubSpot's maximum for list pages
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search pages
 SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
+BATCH_READ_SIZE = 100  # HubSpot's maximum inputs per batch read
 # HubSpot does not publish its URL limit; its edge has answered 414 for long property lists.
 # Property chunks keep each list URL under this many characters; a 414 halves it.
 DEFAULT_MAX_URL_LENGTH = 6000
@@ -37,6 +45,7 @@ CHUNK_CONSISTENCY_TRIES = 3
 class Page:
     records: list[dict[str, Any]]
     total: int | None = None  # search tells how many records match; list does not
+    after: str | None = None  # list: the cursor of the page after this one (None: the last)
 
 
 class _ChunksDisagree(Exception):
@@ -77,29 +86,17 @@ class HubSpotClient:
         self.search_limiter = search_limiter
         self.max_url_length = max_url_length
 
-    def fork(self) -> HubSpotClient:
-        """The same client with its own request counter (see :meth:`HttpClient.fork`)."""
-        twin = HubSpotClient(
-            self.http.fork(),
-            base_url=self.base_url,
-            token="",
-            search_limiter=self.search_limiter,
-            max_url_length=self.max_url_length,
-        )
-        twin._headers = self._headers
-        return twin
-
-    async def _get(self, path: str, params: dict[str, str]) -> Any:
+    async def _get(self, path: str, params: dict[str, str], stats: RequestStats) -> Any:
         return await self.http.request_json(
-            "GET", self.base_url + path, params=params, headers=self._headers
+            "GET", self.base_url + path, params=params, headers=self._headers, stats=stats
         )
 
     # --- properties -------------------------------------------------------------------------
 
-    async def property_names(self, spec: ObjectSpec) -> list[str]:
+    async def property_names(self, spec: ObjectSpec, stats: RequestStats) -> list[str]:
         """Every property HubSpot defines for the object type (so every one is mirrored,
         not only the defaults)."""
-        body = await self._get(f"/crm/v3/properties/{spec.name}", {})
+        body = await self._get(f"/crm/v3/properties/{spec.name}", {}, stats)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
             raise BadPage(f"properties of {spec.name}: response has no 'results' list")
@@ -111,20 +108,28 @@ class HubSpotClient:
     # --- list -------------------------------------------------------------------------------
 
     async def list_all(
-        self, spec: ObjectSpec, properties: Sequence[str], *, archived: bool = False
+        self,
+        spec: ObjectSpec,
+        properties: Sequence[str],
+        stats: RequestStats,
+        *,
+        archived: bool = False,
+        after: str | None = None,
     ) -> AsyncIterator[Page]:
-        """Every record (or every archived one), page by page, with every named property.
-        Long property lists are fetched in chunks and merged by id."""
+        """Every record (or every archived one), page by page from cursor ``after`` (the
+        start when None), with every named property. Long property lists are fetched in
+        chunks and merged by id. Each page carries the cursor of the next one."""
         path = f"/crm/v3/objects/{spec.name}"
         # The modification property rides in every chunk: it shows whether a record changed
         # between the chunk requests.
         names = [p for p in properties if p != spec.modified_property]
         budget = self.max_url_length - len(self.base_url + path) - 200
-        after: str | None = None
         seen_cursors: set[str] = set()
         while True:
             try:
-                records, nxt = await self._list_page(spec, path, names, budget, after, archived)
+                records, nxt = await self._list_page(
+                    spec, path, names, budget, after, archived, stats
+                )
             except UriTooLong:
                 if budget <= 200:
                     raise UpstreamFatal(
@@ -133,7 +138,7 @@ class HubSpotClient:
                 budget //= 2
                 log.warning("414 from HubSpot: splitting properties into chunks of %d", budget)
                 continue
-            yield Page(records)
+            yield Page(records, after=nxt)
             if nxt is None:
                 return
             if nxt in seen_cursors:  # a server bug would otherwise loop for ever
@@ -149,11 +154,12 @@ class HubSpotClient:
         budget: int,
         after: str | None,
         archived: bool,
+        stats: RequestStats,
     ) -> tuple[list[dict[str, Any]], str | None]:
         chunks = chunk_properties(names, budget) or [[]]
         for attempt in range(1, CHUNK_CONSISTENCY_TRIES + 1):
             try:
-                return await self._fetch_chunks(spec, path, chunks, after, archived)
+                return await self._fetch_chunks(spec, path, chunks, after, archived, stats)
             except _ChunksDisagree as exc:
                 log.info("%s: %s (try %d); fetching the page again", path, exc, attempt)
         raise BadPage(f"{path}: property chunks kept disagreeing; page rejected")
@@ -165,6 +171,7 @@ class HubSpotClient:
         chunks: list[list[str]],
         after: str | None,
         archived: bool,
+        stats: RequestStats,
     ) -> tuple[list[dict[str, Any]], str | None]:
         merged: dict[str, dict[str, Any]] = {}
         nxt: str | None = None
@@ -176,7 +183,7 @@ class HubSpotClient:
             }
             if after is not None:
                 params["after"] = after
-            body = await self._get(path, params)
+            body = await self._get(path, params, stats)
             results = validate_page(body, f"GET {path}")
             if index == 0:
                 nxt = next_after(body)
@@ -202,7 +209,11 @@ class HubSpotClient:
         sort_by: str,
         after: int,
         properties: Sequence[str],
-    ) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        stats: RequestStats,
+    ) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """One search page: its records, the next offset (None on the last page) and the
+        total. An offset that does not move forward is a server bug that would loop for
+        ever: the run fails instead."""
         body = {
             "filterGroups": [{"filters": filters}],
             "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
@@ -217,13 +228,30 @@ class HubSpotClient:
             json=body,
             headers=self._headers,
             extra_limiter=self.search_limiter,
+            stats=stats,
         )
         results = validate_page(response, f"POST {path}")
         total = response.get("total")
-        return results, next_after(response), total if isinstance(total, int) else None
+        raw = next_after(response)
+        nxt: int | None = None
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit():
+                raise UpstreamFatal(f"POST {path}: paging cursor {raw[:40]!r} is not an offset")
+            nxt = int(raw)
+            if nxt <= after:
+                raise UpstreamFatal(
+                    f"POST {path}: paging cursor went from {after} to {nxt} "
+                    "(repeated or backwards); the run stops rather than loop"
+                )
+        return results, nxt, total if isinstance(total, int) else None
 
     async def search_modified(
-        self, spec: ObjectSpec, since_ms: int, until_ms: int, properties: Sequence[str]
+        self,
+        spec: ObjectSpec,
+        since_ms: int,
+        until_ms: int,
+        properties: Sequence[str],
+        stats: RequestStats,
     ) -> AsyncIterator[Page]:
         """Every record modified in ``[since_ms, until_ms]``, oldest first.
 
@@ -241,27 +269,29 @@ class HubSpotClient:
                     {"propertyName": modified, "operator": "GTE", "value": str(lower)},
                     {"propertyName": modified, "operator": "LTE", "value": str(until_ms)},
                 ]
-                results, nxt, total = await self._search(spec, filters, modified, after, properties)
+                results, nxt, total = await self._search(
+                    spec, filters, modified, after, properties, stats
+                )
                 if results:
                     yield Page(results, total)
                     stamps = [modified_ms(r, modified) for r in results]
                     last_ms = max((s for s in stamps if s is not None), default=last_ms)
                 if nxt is None:
                     return
-                after = int(nxt)
+                after = nxt
                 if after >= SEARCH_RESULT_CAP:
                     break
             if last_ms is None:
                 raise BadPage("search: reached the result cap without readable timestamps")
             if last_ms <= lower:
-                async for page in self._drain_millisecond(spec, lower, properties):
+                async for page in self._drain_millisecond(spec, lower, properties, stats):
                     yield page
                 lower += 1
             else:
                 lower = last_ms
 
     async def _drain_millisecond(
-        self, spec: ObjectSpec, stamp_ms: int, properties: Sequence[str]
+        self, spec: ObjectSpec, stamp_ms: int, properties: Sequence[str], stats: RequestStats
     ) -> AsyncIterator[Page]:
         """Every record modified exactly at ``stamp_ms``, by ascending id."""
         log.info(
@@ -279,7 +309,7 @@ class HubSpotClient:
             after, progressed = 0, False
             while True:
                 results, nxt, total = await self._search(
-                    spec, filters, "hs_object_id", after, properties
+                    spec, filters, "hs_object_id", after, properties, stats
                 )
                 if results:
                     yield Page(results, total)
@@ -287,11 +317,37 @@ class HubSpotClient:
                     progressed = True
                 if nxt is None:
                     return
-                after = int(nxt)
+                after = nxt
                 if after >= SEARCH_RESULT_CAP:
                     break
             if not progressed:
                 raise UpstreamFatal("search: paging by hs_object_id made no progress")
+
+    # --- batch read ---------------------------------------------------------------------------
+
+    async def batch_read(
+        self, spec: ObjectSpec, ids: Sequence[str], properties: Sequence[str], stats: RequestStats
+    ) -> BatchRead:
+        """Ask HubSpot about ``ids`` (at most BATCH_READ_SIZE), live records only: which it
+        answers with themselves, which with another record (merged into it), and which it
+        reports not found. Properties travel in the body, so any number of them fits."""
+        if len(ids) > BATCH_READ_SIZE:
+            raise ValueError(f"batch read takes at most {BATCH_READ_SIZE} ids")
+        path = f"/crm/v3/objects/{spec.name}/batch/read"
+        body = {
+            "inputs": [{"id": i} for i in ids],
+            "properties": list(properties),
+            "propertiesWithHistory": [],
+        }
+        response = await self.http.request_json(
+            "POST",
+            self.base_url + path,
+            params={"archived": "false"},
+            json=body,
+            headers=self._headers,
+            stats=stats,
+        )
+        return parse_batch_read(response, ids, spec.merged_ids_property, f"POST {path}")
 
 
 def client_from_settings(session: aiohttp.ClientSession, settings: Settings) -> HubSpotClient:

@@ -1,0 +1,505 @@
+"""Change-index writes: pages of fetched records, tombstones, sightings, fingerprints.
+
+Every write that hands out change numbers runs in one transaction that first locks the object
+type's counter row (``SELECT … FOR UPDATE`` on Postgres, ``BEGIN IMMEDIATE`` on SQLite) and
+holds it until commit. So numbers are assigned in commit order, and a reader can never see
+change N+1 while N is still invisible (DESIGN.md invariant 1).
+
+Writes made for a sync run name the process (``owner``) that holds the object type's lease;
+the transaction checks the lease first, so a process that lost it can no longer write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from proxy.diff import Change, Incoming, Stored, classify
+from proxy.errors import StoreError
+from proxy.store.database import ID_CHUNK, Database, utcnow
+from proxy.store.leases import check_lease
+from proxy.store.scans import save_position
+from proxy.store.schema import entities, object_state, sightings
+
+# Fingerprints are recomputed this many records per transaction.
+REFINGERPRINT_BATCH = 1000
+
+
+@dataclass
+class ApplyResult:
+    """What one write did to the change index."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # archived upstream, never mirrored: nothing to tell anyone
+    stale: int = 0  # older than the stored copy: not applied
+    first_seq: int | None = None  # first change number handed out, if any
+    last_seq: int | None = None
+
+    def add(self, other: ApplyResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.stale += other.stale
+        if other.first_seq is not None and self.first_seq is None:
+            self.first_seq = other.first_seq
+        if other.last_seq is not None:
+            self.last_seq = other.last_seq
+
+    def count(self, change: Change) -> None:
+        if change is Change.UNCHANGED:
+            self.unchanged += 1
+        elif change is Change.SKIPPED:
+            self.skipped += 1
+        elif change is Change.STALE:
+            self.stale += 1
+        elif change is Change.CREATED:
+            self.created += 1
+        elif change is Change.UPDATED:
+            self.updated += 1
+        else:
+            self.deleted += 1
+
+    @property
+    def changes(self) -> int:
+        return self.created + self.updated + self.deleted
+
+
+@dataclass
+class _Sequence:
+    """Change numbers handed out inside one locked transaction."""
+
+    last: int
+    first_given: int | None = field(default=None)
+
+    def next(self) -> int:
+        self.last += 1
+        if self.first_given is None:
+            self.first_given = self.last
+        return self.last
+
+
+def _update_by_id(object_type: str) -> sa.Update:
+    """An UPDATE of one entity per parameter set, the id bound as ``b_id`` (executemany)."""
+    return entities.update().where(
+        entities.c.object_type == object_type, entities.c.entity_id == sa.bindparam("b_id")
+    )
+
+
+class ChangeIndex:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- the sequence ---------------------------------------------------------------------
+
+    def _lock_sequence(self, conn: sa.Connection, object_type: str) -> _Sequence:
+        """Lock the object type's counter row until commit and return its value."""
+        query = sa.select(object_state.c.last_change_seq).where(
+            object_state.c.object_type == object_type
+        )
+        if not self.db.is_sqlite:
+            query = query.with_for_update()
+        last = conn.execute(query).scalar_one_or_none()
+        if last is None:
+            raise StoreError(f"object type {object_type!r} is not registered")
+        return _Sequence(last=int(last))
+
+    def _save_sequence(self, conn: sa.Connection, object_type: str, seq: _Sequence) -> None:
+        if seq.first_given is None:
+            return
+        conn.execute(
+            object_state.update()
+            .where(object_state.c.object_type == object_type)
+            .values(last_change_seq=seq.last)
+        )
+
+    async def register_object_types(self, object_types: Iterable[str]) -> None:
+        """Make sure each object type has its state row (idempotent, safe when two processes
+        start at once)."""
+        rows = [{"object_type": t} for t in object_types]
+        if rows:
+            statement = self.db.insert(object_state).on_conflict_do_nothing()
+            await self.db.write(lambda conn: conn.execute(statement, rows))
+
+    # --- pages ------------------------------------------------------------------------------
+
+    async def apply_page(
+        self,
+        object_type: str,
+        records: Sequence[Incoming],
+        *,
+        run_id: int | None = None,
+        owner: str | None = None,
+        position: str | None = None,
+    ) -> ApplyResult:
+        """Write one page of fetched records. Creates and content changes get the next change
+        numbers; unchanged records, and copies older than the stored one, get nothing. With
+        ``run_id``, every record of the page is marked as seen by that run (the evidence a
+        full scan's deletions rest on), and ``position`` (a full scan's) is saved with it.
+        The page is applied whole or not at all."""
+        if not records and position is None:
+            return ApplyResult()
+
+        def write(conn: sa.Connection) -> ApplyResult:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
+            result = self._apply_page(conn, object_type, records, run_id, utcnow())
+            if position is not None:
+                save_position(conn, object_type, position)
+            return result
+
+        return await self.db.write(write)
+
+    async def unchanged_page(
+        self, object_type: str, records: Sequence[Incoming]
+    ) -> ApplyResult | None:
+        """The result of applying ``records`` if none of them would change the mirror
+        (the common case of a rescan), found without taking the write lock; None when
+        something would change, and :meth:`apply_page` must run. Sightings are not
+        recorded here (see :meth:`record_sightings`).
+
+        Deciding "unchanged" outside the lock is safe: if another writer changes a record
+        meanwhile, skipping our older copy of it is what the locked path does too."""
+        ids = [r.entity_id for r in records]
+        stored = await self.db.read(lambda conn: self._stored(conn, object_type, ids))
+        result = ApplyResult()
+        for rec in records:
+            change = classify(rec, stored.get(rec.entity_id))
+            if change in (Change.CREATED, Change.UPDATED, Change.DELETED):
+                return None
+            result.count(change)
+        return result
+
+    async def record_sightings(
+        self,
+        object_type: str,
+        run_id: int,
+        ids: list[str],
+        *,
+        owner: str | None = None,
+        position: str | None = None,
+    ) -> None:
+        """Record that run ``run_id`` fetched these ids (the evidence full scans rest on),
+        and a full scan's ``position`` with them."""
+        if not ids and position is None:
+            return
+
+        def write(conn: sa.Connection) -> None:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
+            self._record_sightings(conn, object_type, run_id, ids)
+            if position is not None:
+                save_position(conn, object_type, position)
+
+        await self.db.write(write)
+
+    def _apply_page(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        records: Sequence[Incoming],
+        run_id: int | None,
+        now: datetime,
+    ) -> ApplyResult:
+        result = ApplyResult()
+        seq = self._lock_sequence(conn, object_type)
+        stored = self._stored(conn, object_type, [r.entity_id for r in records])
+        inserts: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        for rec in records:
+            change = classify(rec, stored.get(rec.entity_id))
+            result.count(change)
+            if change is Change.CREATED:
+                inserts.append(
+                    {
+                        "object_type": object_type,
+                        "entity_id": rec.entity_id,
+                        "change_seq": seq.next(),
+                        "fingerprint": rec.fingerprint,
+                        "deleted": False,
+                        "data": rec.data,
+                        "first_seen_at": now,
+                        "changed_at": now,
+                        "changed_by_run_id": run_id,
+                        "source_modified_ms": rec.modified_ms,
+                    }
+                )
+            elif change in (Change.UPDATED, Change.DELETED):
+                changes.append(
+                    {
+                        "b_id": rec.entity_id,
+                        "change_seq": seq.next(),
+                        "fingerprint": rec.fingerprint,
+                        "deleted": rec.deleted,
+                        "data": rec.data,
+                        "changed_at": now,
+                        "changed_by_run_id": run_id,
+                        "source_modified_ms": rec.modified_ms,
+                    }
+                )
+        if inserts:
+            conn.execute(entities.insert(), inserts)
+        if changes:
+            conn.execute(
+                _update_by_id(object_type).values(
+                    {
+                        name: sa.bindparam(name)
+                        for name in (
+                            "change_seq",
+                            "fingerprint",
+                            "deleted",
+                            "data",
+                            "changed_at",
+                            "changed_by_run_id",
+                            "source_modified_ms",
+                        )
+                    }
+                ),
+                changes,
+            )
+        if run_id is not None:
+            self._record_sightings(conn, object_type, run_id, [r.entity_id for r in records])
+        self._save_sequence(conn, object_type, seq)
+        if seq.first_given is not None:
+            result.first_seq, result.last_seq = seq.first_given, seq.last
+        return result
+
+    def _record_sightings(
+        self, conn: sa.Connection, object_type: str, run_id: int, ids: list[str]
+    ) -> None:
+        if not ids:
+            return
+        statement = self.db.insert(sightings)
+        # A sighting only moves forward: a slower run that writes after a later one must not
+        # make a record look unseen to the later run's scan.
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[sightings.c.object_type, sightings.c.entity_id],
+                set_={"last_seen_run_id": statement.excluded.last_seen_run_id},
+                where=sightings.c.last_seen_run_id < statement.excluded.last_seen_run_id,
+            ),
+            [{"object_type": object_type, "entity_id": i, "last_seen_run_id": run_id} for i in ids],
+        )
+
+    def _stored(self, conn: sa.Connection, object_type: str, ids: list[str]) -> dict[str, Stored]:
+        out: dict[str, Stored] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            rows = conn.execute(
+                sa.select(
+                    entities.c.entity_id,
+                    entities.c.fingerprint,
+                    entities.c.deleted,
+                    entities.c.source_modified_ms,
+                ).where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
+                )
+            )
+            for entity_id, fingerprint, deleted, modified_ms in rows:
+                out[entity_id] = Stored(fingerprint, bool(deleted), modified_ms)
+        return out
+
+    # --- tombstones ---------------------------------------------------------------------------
+
+    async def mark_deleted(
+        self,
+        object_type: str,
+        entity_ids: Iterable[str],
+        *,
+        run_id: int | None = None,
+        owner: str | None = None,
+    ) -> ApplyResult:
+        """Tombstone the named ids that are live in the mirror (merge evidence, or absences
+        HubSpot confirmed). Each gets a new change number and keeps its last known data;
+        unknown or already deleted ids are left alone."""
+        result = ApplyResult()
+        ids = sorted(set(entity_ids))
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+
+            def write(conn: sa.Connection, chunk: list[str] = chunk) -> ApplyResult:
+                if owner is not None:
+                    check_lease(conn, object_type, owner)
+                return self._tombstone(conn, object_type, chunk, utcnow(), run_id)
+
+            result.add(await self.db.write(write))
+        return result
+
+    async def tombstone_unseen(
+        self,
+        object_type: str,
+        entity_ids: Iterable[str],
+        *,
+        scan_id: int,
+        run_id: int,
+        owner: str | None = None,
+    ) -> ApplyResult:
+        """Tombstone those of ``entity_ids`` that are still live and still unseen by the
+        scan that began with run ``scan_id`` (a record some run saw meanwhile stays)."""
+        result = ApplyResult()
+        ids = sorted(set(entity_ids))
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+
+            def write(conn: sa.Connection, chunk: list[str] = chunk) -> ApplyResult:
+                if owner is not None:
+                    check_lease(conn, object_type, owner)
+                still_unseen = conn.execute(
+                    sa.select(entities.c.entity_id).where(
+                        entities.c.object_type == object_type,
+                        entities.c.entity_id.in_(chunk),
+                        ~_seen_since(scan_id).exists(),
+                    )
+                )
+                unseen = [row[0] for row in still_unseen]
+                return self._tombstone(conn, object_type, unseen, utcnow(), run_id)
+
+            result.add(await self.db.write(write))
+        return result
+
+    def _tombstone(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        ids: Sequence[str],
+        now: datetime,
+        run_id: int | None = None,
+    ) -> ApplyResult:
+        result = ApplyResult()
+        if not ids:
+            return result
+        seq = self._lock_sequence(conn, object_type)
+        live = (
+            conn.execute(
+                sa.select(entities.c.entity_id)
+                .where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id.in_(ids),
+                    entities.c.deleted.is_(False),
+                )
+                .order_by(entities.c.entity_id)
+            )
+            .scalars()
+            .all()
+        )
+        if live:
+            conn.execute(
+                _update_by_id(object_type).values(
+                    change_seq=sa.bindparam("change_seq"),
+                    deleted=True,
+                    changed_at=now,
+                    changed_by_run_id=run_id,
+                ),
+                [{"b_id": entity_id, "change_seq": seq.next()} for entity_id in live],
+            )
+            self._save_sequence(conn, object_type, seq)
+        result.deleted = len(live)
+        if seq.first_given is not None:
+            result.first_seq, result.last_seq = seq.first_given, seq.last
+        return result
+
+    async def unseen_live_ids(self, object_type: str, scan_id: int) -> list[str]:
+        """Live records no run has seen since run ``scan_id`` began its scan: the candidates
+        for the scan's absence deletions, in id order."""
+
+        def read(conn: sa.Connection) -> list[str]:
+            rows = conn.execute(
+                sa.select(entities.c.entity_id)
+                .where(
+                    entities.c.object_type == object_type,
+                    entities.c.deleted.is_(False),
+                    ~_seen_since(scan_id).exists(),
+                )
+                .order_by(entities.c.entity_id)
+            )
+            return [row[0] for row in rows]
+
+        return await self.db.read(read)
+
+    async def live_count(self, object_type: str) -> int:
+        query = sa.select(sa.func.count()).where(
+            entities.c.object_type == object_type, entities.c.deleted.is_(False)
+        )
+        return await self.db.read(lambda conn: int(conn.execute(query).scalar_one()))
+
+    # --- fingerprints -------------------------------------------------------------------------
+
+    async def refingerprint(
+        self, object_type: str, fingerprint: Callable[[Any], str], signature: str
+    ) -> int:
+        """Recompute stored fingerprints when the settings they depend on changed (the
+        signature differs from the one stored), without handing out change numbers: a new
+        setting by itself is not a change of any record. Returns how many fingerprints
+        changed. Idempotent; an interrupted pass is redone at the next call."""
+        current = await self.db.read(
+            lambda conn: conn.execute(
+                sa.select(object_state.c.fingerprint_config).where(
+                    object_state.c.object_type == object_type
+                )
+            ).scalar_one_or_none()
+        )
+        if current == signature:
+            return 0
+        statement = _update_by_id(object_type).values(fingerprint=sa.bindparam("fingerprint"))
+        changed, after = 0, ""
+        while True:
+
+            def read_batch(conn: sa.Connection, after: str = after) -> list[Any]:
+                query = (
+                    sa.select(entities.c.entity_id, entities.c.fingerprint, entities.c.data)
+                    .where(entities.c.object_type == object_type, entities.c.entity_id > after)
+                    .order_by(entities.c.entity_id)
+                    .limit(REFINGERPRINT_BATCH)
+                )
+                return list(conn.execute(query))
+
+            rows = await self.db.read(read_batch)
+            if not rows:
+                break
+            updates = [
+                {"b_id": entity_id, "fingerprint": new}
+                for entity_id, old, data in rows
+                if (new := fingerprint(orjson.loads(data))) != old
+            ]
+            if updates:
+
+                def write(conn: sa.Connection, updates: list[dict[str, str]] = updates) -> None:
+                    conn.execute(statement, updates)
+
+                await self.db.write(write)
+                changed += len(updates)
+            after = rows[-1][0]
+        await self._update_state(object_type, fingerprint_config=signature)
+        return changed
+
+    # --- object state -------------------------------------------------------------------------
+
+    async def _update_state(self, object_type: str, **values: Any) -> None:
+        statement = (
+            object_state.update().where(object_state.c.object_type == object_type).values(**values)
+        )
+        await self.db.write(lambda conn: conn.execute(statement))
+
+    async def set_watermark(self, object_type: str, watermark: datetime) -> None:
+        await self._update_state(object_type, watermark=watermark)
+
+    async def mark_incremental_done(self, object_type: str, at: datetime) -> None:
+        await self._update_state(object_type, last_incremental_sync_at=at)
+
+
+def _seen_since(scan_id: int) -> sa.Select[Any]:
+    """Correlated: a sighting of the entity by the scan's first run or any later one."""
+    return sa.select(sightings.c.entity_id).where(
+        sightings.c.object_type == entities.c.object_type,
+        sightings.c.entity_id == entities.c.entity_id,
+        sightings.c.last_seen_run_id >= scan_id,
+    )

@@ -1,0 +1,124 @@
+"""The write side of one sync run: pages, tombstones, sightings and the scan position, with
+the counters the run's record keeps."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+
+from proxy.diff import Incoming
+from proxy.errors import LeaseLost
+from proxy.store.changes import ApplyResult, ChangeIndex
+from proxy.store.database import Database
+from proxy.store.runs import RunCounts, RunLog
+from proxy.store.scans import ScanPosition
+
+# Sightings of unchanged pages are written in batches of this many ids.
+SIGHTINGS_BATCH = 2000
+# A run's counters are saved this often while it runs, not only at its end.
+PROGRESS_EVERY_PAGES = 20
+# While a first sync grows the table from nothing, Postgres plans with statistics of an
+# empty table (and picks the wrong index, ~25x slower) until autovacuum catches up; a run
+# refreshes them itself after this many pages.
+REFRESH_STATISTICS_AT_PAGES = frozenset({10, 100, 1000})
+
+
+class RunWriter:
+    """Writes for run ``run_id`` of ``object_type``. With ``owner``, every write first
+    checks that this process still holds the object type's lease."""
+
+    def __init__(
+        self,
+        db: Database,
+        changes: ChangeIndex,
+        runs: RunLog,
+        object_type: str,
+        run_id: int,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.db = db
+        self.changes = changes
+        self.runs = runs
+        self.object_type = object_type
+        self.run_id = run_id
+        self.owner = owner
+        self.counts = RunCounts()
+        self._pages = 0
+        self._unrecorded_sightings: list[str] = []
+        self._unsaved_position: str | None = None
+
+    async def apply_page(
+        self, records: Sequence[Incoming], position: ScanPosition | None = None
+    ) -> ApplyResult:
+        """Apply a page; ``position`` is where a full scan resumes after it. A page that
+        changes nothing (most of a rescan) takes no write lock: its sightings (and the
+        position after it) are buffered and written in bulk, at the latest when the run
+        finishes. A position is never saved ahead of the sightings of the pages before it."""
+        result = await self.changes.unchanged_page(self.object_type, records)
+        if result is None:
+            await self.flush_sightings()  # the position saved below must not pass them
+            result = await self.changes.apply_page(
+                self.object_type,
+                records,
+                run_id=self.run_id,
+                owner=self.owner,
+                position=position.to_json() if position is not None else None,
+            )
+        else:
+            self._unrecorded_sightings.extend(r.entity_id for r in records)
+            if position is not None:
+                self._unsaved_position = position.to_json()
+            if len(self._unrecorded_sightings) >= SIGHTINGS_BATCH:
+                await self.flush_sightings()
+        self.counts.fetched += len(records)
+        self._count(result)
+        self._pages += 1
+        if self._pages in REFRESH_STATISTICS_AT_PAGES:
+            await self.db.refresh_statistics()
+        if self._pages % PROGRESS_EVERY_PAGES == 0:  # so /admin/runs/{id} shows a long run move
+            await self.runs.save_progress(self.run_id, self.counts)
+        return result
+
+    async def save_position(self, position: ScanPosition) -> None:
+        """Save where the scan resumes (with every sighting before it)."""
+        self._unsaved_position = position.to_json()
+        await self.flush_sightings()
+
+    async def flush_sightings(self) -> None:
+        ids, self._unrecorded_sightings = self._unrecorded_sightings, []
+        position, self._unsaved_position = self._unsaved_position, None
+        await self.changes.record_sightings(
+            self.object_type, self.run_id, ids, owner=self.owner, position=position
+        )
+
+    async def mark_deleted(self, entity_ids: Iterable[str]) -> ApplyResult:
+        """Tombstone ids a merge result names (evidence enough)."""
+        result = await self.changes.mark_deleted(
+            self.object_type, entity_ids, run_id=self.run_id, owner=self.owner
+        )
+        self._count(result)
+        return result
+
+    async def tombstone_unseen(self, entity_ids: Iterable[str], scan_id: int) -> ApplyResult:
+        """Tombstone confirmed absences that are still unseen by the scan."""
+        await self.flush_sightings()  # the check below rests on every sighting
+        result = await self.changes.tombstone_unseen(
+            self.object_type, entity_ids, scan_id=scan_id, run_id=self.run_id, owner=self.owner
+        )
+        self._count(result)
+        return result
+
+    def _count(self, result: ApplyResult) -> None:
+        self.counts.created += result.created
+        self.counts.updated += result.updated
+        self.counts.deleted += result.deleted
+        self.counts.unchanged += result.unchanged + result.skipped + result.stale
+
+    async def finish(self, status: str, error: str | None = None) -> None:
+        """Record the run's end. What it saw stays recorded whatever the outcome (a full
+        scan resumes from it), unless the lease was lost: then nothing more is written for
+        the object type but the run's own record."""
+        with contextlib.suppress(LeaseLost):
+            await self.flush_sightings()
+        await self.runs.finish(self.run_id, self.counts, status=status, error=error)

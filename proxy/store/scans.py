@@ -1,0 +1,179 @@
+"""Full scans: where one in progress resumes, its completion, and the deletions it held.
+
+A full scan may take several runs: one that fails or is interrupted leaves its position
+(which listing, which cursor) in ``object_state``, saved in the same transaction as the
+sightings of the pages before it, and the next full run carries on from there as the same
+scan (``scan_run_id``: what the earlier runs saw still counts). Deletions are decided only
+once a scan has listed everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from proxy.store.database import ID_CHUNK, Database, utcnow
+from proxy.store.schema import held_deletions, object_state
+
+# Where a scan stands: listing the live records, then the archived ones, then done listing
+# (only absences are left to confirm).
+LIVE, ARCHIVED, LISTED = "live", "archived", "listed"
+
+
+@dataclass(frozen=True)
+class ScanPosition:
+    phase: str = LIVE
+    after: str | None = None  # the cursor of the next page of the phase's listing
+
+    def to_json(self) -> str:
+        return orjson.dumps({"phase": self.phase, "after": self.after}).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ScanPosition:
+        raw = orjson.loads(text)
+        phase = raw.get("phase") if isinstance(raw, dict) else None
+        if phase not in (LIVE, ARCHIVED, LISTED):
+            return cls()  # unreadable: start the listing over (never skip part of it)
+        after = raw.get("after")
+        return cls(phase, after if isinstance(after, str) else None)
+
+
+@dataclass(frozen=True)
+class ScanState:
+    scan_id: int  # the run that began the scan
+    position: ScanPosition
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class HeldDeletions:
+    run_id: int
+    count: int
+    held_at: datetime
+    sample: list[str]
+
+
+def save_position(conn: sa.Connection, object_type: str, position: str) -> None:
+    """Save a scan's position inside a write transaction (with its page's sightings)."""
+    conn.execute(
+        object_state.update()
+        .where(object_state.c.object_type == object_type)
+        .values(scan_position=position)
+    )
+
+
+class FullScans:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def current(self, object_type: str) -> ScanState | None:
+        """The full scan in progress, if one is."""
+        query = sa.select(
+            object_state.c.scan_run_id, object_state.c.scan_position, object_state.c.scan_started_at
+        ).where(object_state.c.object_type == object_type)
+        row = await self.db.read(lambda conn: conn.execute(query).one_or_none())
+        if row is None or row.scan_run_id is None:
+            return None
+        position = (
+            ScanPosition.from_json(row.scan_position) if row.scan_position else ScanPosition()
+        )
+        return ScanState(row.scan_run_id, position, row.scan_started_at or utcnow())
+
+    async def begin(self, object_type: str, run_id: int) -> ScanState:
+        """Start a new scan with run ``run_id``, from the beginning of the live listing."""
+        state = ScanState(run_id, ScanPosition(), utcnow())
+        await self._set(
+            object_type,
+            scan_run_id=run_id,
+            scan_position=state.position.to_json(),
+            scan_started_at=state.started_at,
+        )
+        return state
+
+    async def abandon(self, object_type: str) -> None:
+        """Forget the scan in progress: the next full run starts a new one."""
+        await self._set(object_type, scan_run_id=None, scan_position=None, scan_started_at=None)
+
+    async def complete(self, object_type: str) -> None:
+        """The scan listed everything and its deletions are decided: the mirror is complete
+        (the feed may answer from now on) and no scan is in progress."""
+        now = utcnow()
+        await self._set(
+            object_type,
+            first_full_sync_at=sa.func.coalesce(object_state.c.first_full_sync_at, now),
+            last_full_sync_at=now,
+            scan_run_id=None,
+            scan_position=None,
+            scan_started_at=None,
+        )
+
+    async def _set(self, object_type: str, **values: Any) -> None:
+        statement = (
+            object_state.update().where(object_state.c.object_type == object_type).values(**values)
+        )
+        await self.db.write(lambda conn: conn.execute(statement))
+
+    # --- held deletions ---------------------------------------------------------------------
+
+    async def hold(self, object_type: str, run_id: int, ids: list[str]) -> None:
+        """Replace the object type's held deletions with ``ids``, held by run ``run_id``."""
+        now = utcnow()
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(held_deletions.delete().where(held_deletions.c.object_type == object_type))
+            for start in range(0, len(ids), ID_CHUNK):
+                conn.execute(
+                    held_deletions.insert(),
+                    [
+                        {
+                            "object_type": object_type,
+                            "entity_id": i,
+                            "run_id": run_id,
+                            "held_at": now,
+                        }
+                        for i in ids[start : start + ID_CHUNK]
+                    ],
+                )
+
+        await self.db.write(write)
+
+    async def held(self, object_type: str, sample: int = 20) -> HeldDeletions | None:
+        def read(conn: sa.Connection) -> HeldDeletions | None:
+            summary = conn.execute(
+                sa.select(
+                    sa.func.min(held_deletions.c.run_id),
+                    sa.func.count(),
+                    sa.func.min(held_deletions.c.held_at),
+                ).where(held_deletions.c.object_type == object_type)
+            ).one()
+            run_id, count, held_at = summary
+            if not count:
+                return None
+            ids = conn.execute(
+                sa.select(held_deletions.c.entity_id)
+                .where(held_deletions.c.object_type == object_type)
+                .order_by(held_deletions.c.entity_id)
+                .limit(sample)
+            )
+            return HeldDeletions(int(run_id), int(count), held_at, [row[0] for row in ids])
+
+        return await self.db.read(read)
+
+    async def held_ids(self, object_type: str, run_id: int) -> list[str]:
+        query = (
+            sa.select(held_deletions.c.entity_id)
+            .where(held_deletions.c.object_type == object_type, held_deletions.c.run_id == run_id)
+            .order_by(held_deletions.c.entity_id)
+        )
+        return await self.db.read(lambda conn: [row[0] for row in conn.execute(query)])
+
+    async def release_held(self, object_type: str, run_id: int | None = None) -> int:
+        """Drop the held deletions (all, or only run ``run_id``'s); how many were dropped."""
+        statement = held_deletions.delete().where(held_deletions.c.object_type == object_type)
+        if run_id is not None:
+            statement = statement.where(held_deletions.c.run_id == run_id)
+        return await self.db.write(lambda conn: int(conn.execute(statement).rowcount))

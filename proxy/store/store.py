@@ -1,0 +1,61 @@
+"""One process's view of the mirror database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from proxy.store.changes import ChangeIndex
+from proxy.store.database import Database
+from proxy.store.engine import create_engine
+from proxy.store.leases import Leases
+from proxy.store.reads import FeedReader
+from proxy.store.run_writer import RunWriter
+from proxy.store.runs import RunLog
+from proxy.store.scans import FullScans
+
+
+class Store:
+    """One per process; cheap to share between tasks."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.db = Database(engine)
+        self.reader = FeedReader(engine)
+        self.changes = ChangeIndex(self.db)
+        self.runs = RunLog(self.db)
+        self.leases = Leases(self.db)
+        self.scans = FullScans(self.db)
+
+    @classmethod
+    def open(cls, url: str, **engine_kwargs: Any) -> Store:
+        return cls(create_engine(url, **engine_kwargs))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def writer(self, object_type: str, run_id: int, *, owner: str | None = None) -> RunWriter:
+        """The writer of run ``run_id``'s changes."""
+        return RunWriter(self.db, self.changes, self.runs, object_type, run_id, owner=owner)
+
+    async def begin_run(
+        self, object_type: str, mode: str = "full", trigger: str = "cli", owner: str | None = None
+    ) -> RunWriter:
+        """Record a run that starts now and return its writer (tests and benchmarks; the
+        scheduler claims queued runs instead)."""
+        run_id = await self.runs.start(object_type, mode, trigger, owner)
+        return self.writer(object_type, run_id, owner=owner)
+
+    async def apply_held_deletions(self, object_type: str, run_id: int) -> int | None:
+        """An operator confirmed the deletions run ``run_id`` held: tombstone those still
+        live and unseen since (a record some later run saw again stays). None when that run
+        holds nothing (any more)."""
+        ids = await self.scans.held_ids(object_type, run_id)
+        if not ids:
+            return None
+        result = await self.changes.tombstone_unseen(
+            object_type, ids, scan_id=run_id, run_id=run_id
+        )
+        await self.scans.release_held(object_type, run_id)
+        return result.deleted
