@@ -55,6 +55,12 @@ class Rig:
         entities: list[dict[str, Any]] = orjson.loads(await resp.read())
         return entities
 
+    async def admin(self, method: str, path: str, status: int = 200) -> Any:
+        resp = await self.client.request(method, path, headers={"Authorization": f"Bearer {ADMIN}"})
+        body = await resp.json()
+        assert resp.status == status, body
+        return body
+
     async def last_updated(self) -> int:
         status = await self.store.reader.object_status("contacts")
         assert status is not None
@@ -70,11 +76,15 @@ def make_rig(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     database_url: str,
 ) -> RigFactory:
-    """``await make_rig(sim=None, **settings)``: a simulator (40 custom properties unless
-    given) served over HTTP, and the real proxy app pointed at it, scheduling off so each
-    test decides when runs happen. Retries back off in milliseconds."""
+    """``await make_rig(sim=None, schedule=False, **settings)``: a simulator (40 custom
+    properties unless given) served over HTTP, and the real proxy app pointed at it,
+    scheduling off unless asked so each test decides when runs happen. Retries back off in
+    milliseconds. Called twice, it gives two apps (two processes, as far as leases go) on
+    the same database."""
 
-    async def factory(sim: HubSpotSimulator | None = None, **env: str) -> Rig:
+    async def factory(
+        sim: HubSpotSimulator | None = None, *, schedule: bool = False, **env: str
+    ) -> Rig:
         sim = sim or HubSpotSimulator()
         server = await aiohttp_server(create_simulator(sim))
         settings = make_settings(
@@ -89,7 +99,7 @@ def make_rig(
                 **env,
             },
         )
-        client = await aiohttp_client(create_app(settings, schedule=False))
+        client = await aiohttp_client(create_app(settings, schedule=schedule))
         return Rig(sim, client)
 
     return factory

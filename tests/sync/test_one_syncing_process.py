@@ -1,0 +1,200 @@
+"""One syncing process per object type: a lease decides which process runs the syncs, runs
+requested anywhere are queued in the database and executed by the holder, a dead holder is
+replaced, and neither a sighting nor a record ever goes back to an older run's copy."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from proxy.api.keys import SCHEDULER
+from proxy.simulator import HubSpotSimulator
+from proxy.store import Store
+from proxy.store.schema import sightings
+from tests.helpers import contact, incoming
+from tests.sync.conftest import RigFactory
+
+
+async def test_two_processes_one_holder_and_requests_from_either_run_there(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(120)
+    first = await make_rig(sim)
+    await first.sync("full")
+    second = await make_rig(sim)  # another process on the same database
+    holders = [r.scheduler.workers["contacts"].lease.held for r in (first, second)]
+    assert holders == [True, False]
+    run = await second.sync("full")  # asked of the process that does not sync
+    assert run.status == "succeeded" and run.owner == first.scheduler.owner
+    runs = await first.store.runs.recent(limit=10)
+    assert {r.owner for r in runs} == {first.scheduler.owner}
+
+
+async def test_runs_of_two_processes_never_overlap(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(300)
+    first = await make_rig(sim)
+    second = await make_rig(sim)
+    await first.sync("full")
+    ids = []
+    for rig, mode in ((first, "full"), (second, "incremental"), (second, "full")):
+        ids.append((await rig.admin("POST", f"/admin/resync?mode={mode}", status=202))["run_id"])
+    await first.scheduler.idle()
+    runs = sorted(
+        [r for r in [await first.store.runs.get(i) for i in set(ids)] if r is not None],
+        key=lambda r: r.started_at or r.queued_at,
+    )
+    assert all(r.status == "succeeded" for r in runs)
+    for earlier, later in zip(runs, runs[1:], strict=False):
+        assert earlier.finished_at is not None and later.started_at is not None
+        assert later.started_at >= earlier.finished_at
+
+
+async def test_another_process_takes_over_when_the_holder_dies(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(50)
+    first = await make_rig(sim, LEASE_SECONDS="2")
+    second = await make_rig(sim, LEASE_SECONDS="2")
+    await first.sync("full")
+    # The holder dies without a word: its tasks stop, its lease row stays until it expires.
+    holder = first.scheduler.workers["contacts"]
+    for task in holder._tasks:
+        task.cancel()
+    follower = second.scheduler.workers["contacts"]
+    await asyncio.wait_for(follower.lease.acquired.wait(), timeout=10)
+    sim.create_contacts(5)
+    run = await second.sync("incremental")
+    assert (run.status, run.created, run.owner) == ("succeeded", 5, second.scheduler.owner)
+
+
+async def test_a_stopping_holder_hands_over_at_once(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(20)
+    first = await make_rig(sim, LEASE_SECONDS="8")
+    second = await make_rig(sim, LEASE_SECONDS="8")
+    await first.sync("full")
+    await first.client.app[SCHEDULER].stop()  # a clean shutdown releases the lease
+    follower = second.scheduler.workers["contacts"]
+    # The follower's next try (every quarter lease) finds it free, before it would expire.
+    await asyncio.wait_for(follower.lease.acquired.wait(), timeout=7)
+    assert follower.lease.held
+
+
+async def test_a_starting_process_interrupts_only_runs_whose_owner_is_gone(
+    make_rig: RigFactory, database_url: str
+) -> None:
+    store = Store.open(database_url)
+    try:
+        await store.changes.register_object_types(["contacts"])
+        alive = await store.runs.start("contacts", "full", "cli", "other-host:1:live")
+        dead = await store.runs.start("contacts", "full", "cli", "other-host:2:dead")
+        await store.runs.heartbeat(alive)
+        # The dead one's heartbeat is an hour old.
+        await store.db.write(
+            lambda conn: (
+                conn.exec_driver_sql(
+                    "UPDATE sync_runs SET heartbeat_at = heartbeat_at - INTERVAL '1 hour' WHERE id = "
+                    + str(dead)
+                )
+                if conn.dialect.name == "postgresql"
+                else conn.exec_driver_sql(
+                    "UPDATE sync_runs SET heartbeat_at = datetime(heartbeat_at, '-1 hour') WHERE id = "
+                    + str(dead)
+                )
+            )
+        )
+    finally:
+        await store.close()
+    rig = await make_rig()
+    live_run, dead_run = await rig.store.runs.get(alive), await rig.store.runs.get(dead)
+    assert live_run is not None and live_run.status == "running"
+    assert dead_run is not None and dead_run.status == "interrupted"
+    assert "stopped beating" in (dead_run.error or "")
+
+
+async def test_concurrent_requests_queue_one_run(database_url: str) -> None:
+    stores = [Store.open(database_url) for _ in range(2)]  # two processes
+    try:
+        await stores[0].changes.register_object_types(["contacts"])
+        ids = await asyncio.gather(
+            *(stores[i % 2].runs.request("contacts", "full", "admin") for i in range(50))
+        )
+        assert len(set(ids)) == 1
+        assert len(await stores[0].runs.waiting("contacts")) == 1
+        other = await stores[1].runs.request("contacts", "incremental", "admin")
+        assert other not in ids
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_fifty_concurrent_resync_requests_queue_at_most_one_waiting_run(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(100)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    answers = await asyncio.gather(
+        *(rig.admin("POST", "/admin/resync?mode=full", status=202) for _ in range(50))
+    )
+    ids = {a["run_id"] for a in answers}
+    # One may already be running when later requests arrive: they queue one more, not 49.
+    assert 1 <= len(ids) <= 2
+    await rig.scheduler.idle()
+    full_runs = [r for r in await rig.store.runs.recent(limit=100) if r.mode == "full"]
+    assert len(full_runs) <= 3
+
+
+async def test_a_sighting_never_moves_to_an_older_run(store: Store) -> None:
+    later = await store.begin_run("contacts")
+    earlier_id = later.run_id - 1
+    await later.apply_page(incoming(contact(1)))
+    await store.changes.record_sightings("contacts", earlier_id, ["1"])
+
+    def read(conn: object) -> int:
+        return int(
+            conn.execute(  # type: ignore[attr-defined]
+                sightings.select().with_only_columns(sightings.c.last_seen_run_id)
+            ).scalar_one()
+        )
+
+    assert await store.db.read(read) == later.run_id
+
+
+async def test_a_record_is_never_replaced_by_an_older_copy_of_itself(store: Store) -> None:
+    from proxy.diff import Fingerprinter, prepare
+    from proxy.sources.hubspot.pages import modified_ms
+
+    def page(*records: dict) -> list:  # type: ignore[type-arg]
+        return prepare(records, Fingerprinter(), lambda r: modified_ms(r, "lastmodifieddate"))
+
+    writer = await store.begin_run("contacts")
+    newer = contact(1, version=5, firstname="Newer")
+    older = contact(1, version=2, firstname="Older")
+    await writer.apply_page(page(newer))
+    result = await writer.apply_page(page(older))  # a slower writer's copy
+    assert (result.stale, result.changes) == (1, 0)
+    status = await store.reader.object_status("contacts")
+    assert status is not None and status.last_change_seq == 1
+
+
+async def test_a_process_that_lost_its_lease_cannot_write(store: Store) -> None:
+    from proxy.errors import LeaseLost
+
+    ttl = timedelta(seconds=30)
+    assert await store.leases.acquire("contacts", "me", ttl)
+    assert not await store.leases.acquire("contacts", "someone-else", ttl)
+    writer = await store.begin_run("contacts", owner="me")
+    await writer.apply_page(incoming(contact(1)))
+    await store.leases.release("contacts", "me")
+    assert await store.leases.acquire("contacts", "someone-else", ttl)
+    try:
+        await writer.apply_page(incoming(contact(2)))
+    except LeaseLost as exc:
+        assert "someone-else" in str(exc)
+    else:
+        raise AssertionError("a write without the lease went through")
+    status = await store.reader.object_status("contacts")
+    assert status is not None and status.last_change_seq == 1
