@@ -266,10 +266,10 @@ class SyncWorker:
         if not self.schedule:
             return
         status = await self.store.reader.object_status(self.object_type)
-        if status is None or not status.ready:
-            await self.store.runs.request(self.object_type, FULL, "startup")
-        elif status.scan_run_id is not None:
+        if status is not None and status.scan_run_id is not None:
             await self.store.runs.request(self.object_type, FULL, "resume")
+        elif status is None or not status.ready:
+            await self.store.runs.request(self.object_type, FULL, "startup")
 
     async def _queue_due_retry(self) -> None:
         if self._full_retry_at is not None and time.monotonic() >= self._full_retry_at:
@@ -277,6 +277,29 @@ class SyncWorker:
             await self.store.runs.request(self.object_type, FULL, "retry")
 
     async def _execute(self, run: RunRecord) -> None:
+        """Run a claimed run. Whatever goes wrong, the run does not stay "running": an
+        error the runner could not record is recorded (as soon as the database lets us)."""
+        try:
+            mode, outcome = await self._run(run)
+        except Exception as exc:
+            self._unrecorded = (run.id, f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        if outcome is not None and self.on_finished is not None:
+            self.on_finished(self.object_type, outcome)
+        if mode != FULL:
+            return
+        if outcome is not None and outcome.succeeded:
+            self._full_backoff.reset()
+            self._full_retry_at = None
+        elif self.schedule:
+            delay = self._full_backoff.next()
+            self._full_retry_at = time.monotonic() + delay
+            log.warning(
+                "%s: the full sync did not finish; trying again in %.0f s", self.object_type, delay
+            )
+
+    async def _run(self, run: RunRecord) -> tuple[str, RunOutcome | None]:
+        """The run's mode and outcome (None when it was cancelled: interrupted)."""
         mode = run.mode
         if mode == INCREMENTAL:
             status = await self.store.reader.object_status(self.object_type)
@@ -296,23 +319,8 @@ class SyncWorker:
         finally:
             self.running_run_id = self.lease.run_id = None
         task, self._run_task = self._run_task, None
-        outcome = None
-        if not task.cancelled():
-            if task.exception() is not None:
-                error = f"internal error: could not record the run's end: {task.exception()!r}"
-                self._unrecorded = (run.id, error)
-                raise RuntimeError(error) from task.exception()
-            outcome = task.result()
-        if outcome is not None and self.on_finished is not None:
-            self.on_finished(self.object_type, outcome)
-        if mode != FULL:
-            return
-        if outcome is not None and outcome.succeeded:
-            self._full_backoff.reset()
-            self._full_retry_at = None
-        elif self.schedule:
-            delay = self._full_backoff.next()
-            self._full_retry_at = time.monotonic() + delay
-            log.warning(
-                "%s: the full sync did not finish; trying again in %.0f s", self.object_type, delay
-            )
+        if task.cancelled():
+            return mode, None
+        if task.exception() is not None:
+            raise RuntimeError(f"could not record the run's end: {task.exception()!r}")
+        return mode, task.result()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from proxy.diff import Fingerprinter, Incoming, prepare
@@ -56,3 +58,18 @@ async def complete_scan(
     result = await writer.tombstone_unseen(unseen, writer.run_id)
     await store.scans.complete(object_type)
     return result
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for polling, not a cancellation
+    what: str = "condition",
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds. For outcomes
+    another task or process brings about in its own time (never a fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)

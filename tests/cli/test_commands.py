@@ -143,3 +143,32 @@ async def test_demo_serves_a_live_feed_until_interrupted(
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, rest.decode()
     assert "demo stopped" in rest.decode()
+
+
+async def test_sync_beside_a_process_that_holds_the_lease_gives_up_or_waits(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    from datetime import timedelta
+
+    from proxy.store import Store, migrate
+
+    sim, url = simulator
+    env = {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": url, "DATABASE_URL": database_url}
+    store = Store.open(database_url)
+    try:
+        await migrate.upgrade(store.engine)
+        await store.changes.register_object_types(["contacts"])
+        # A running serve elsewhere holds the contacts lease (it renews it; here it is held
+        # for a minute, then for two seconds that nobody renews).
+        assert await store.leases.acquire("contacts", "elsewhere:1:abcd", timedelta(minutes=1))
+        code, out = await run_cli("sync", "--full", env=env)
+        assert code == 1, out
+        assert "elsewhere:1:abcd" in out and "--wait" in out and "/admin/resync" in out
+        assert await store.runs.recent() == []  # nothing ran, nothing was recorded
+        assert await store.leases.acquire("contacts", "elsewhere:1:abcd", timedelta(seconds=2))
+        code, out = await run_cli("sync", "--full", "--wait", "30", env=env)
+        assert code == 0, out
+        assert "full sync of contacts succeeded" in out
+        assert await store.leases.holder("contacts") is None  # given back when done
+    finally:
+        await store.close()

@@ -5,12 +5,15 @@ replaced, and neither a sighting nor a record ever goes back to an older run's c
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from proxy.api.keys import SCHEDULER
 from proxy.simulator import HubSpotSimulator
 from proxy.store import Store
-from proxy.store.schema import sightings
+from proxy.store.schema import sightings, sync_runs
 from tests.helpers import contact, incoming
 from tests.sync.conftest import RigFactory
 
@@ -46,7 +49,7 @@ async def test_runs_of_two_processes_never_overlap(make_rig: RigFactory) -> None
         key=lambda r: r.started_at or r.queued_at,
     )
     assert all(r.status == "succeeded" for r in runs)
-    for earlier, later in zip(runs, runs[1:], strict=False):
+    for earlier, later in itertools.pairwise(runs):
         assert earlier.finished_at is not None and later.started_at is not None
         assert later.started_at >= earlier.finished_at
 
@@ -91,19 +94,9 @@ async def test_a_starting_process_interrupts_only_runs_whose_owner_is_gone(
         dead = await store.runs.start("contacts", "full", "cli", "other-host:2:dead")
         await store.runs.heartbeat(alive)
         # The dead one's heartbeat is an hour old.
-        await store.db.write(
-            lambda conn: (
-                conn.exec_driver_sql(
-                    "UPDATE sync_runs SET heartbeat_at = heartbeat_at - INTERVAL '1 hour' WHERE id = "
-                    + str(dead)
-                )
-                if conn.dialect.name == "postgresql"
-                else conn.exec_driver_sql(
-                    "UPDATE sync_runs SET heartbeat_at = datetime(heartbeat_at, '-1 hour') WHERE id = "
-                    + str(dead)
-                )
-            )
-        )
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        stale = sync_runs.update().where(sync_runs.c.id == dead).values(heartbeat_at=hour_ago)
+        await store.db.write(lambda conn: conn.execute(stale))
     finally:
         await store.close()
     rig = await make_rig()
@@ -190,11 +183,7 @@ async def test_a_process_that_lost_its_lease_cannot_write(store: Store) -> None:
     await writer.apply_page(incoming(contact(1)))
     await store.leases.release("contacts", "me")
     assert await store.leases.acquire("contacts", "someone-else", ttl)
-    try:
+    with pytest.raises(LeaseLost, match="someone-else"):
         await writer.apply_page(incoming(contact(2)))
-    except LeaseLost as exc:
-        assert "someone-else" in str(exc)
-    else:
-        raise AssertionError("a write without the lease went through")
     status = await store.reader.object_status("contacts")
     assert status is not None and status.last_change_seq == 1
