@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.api import admin, feed, health
 from proxy.api.errors import MAX_REQUEST_BODY, body_limit, error_middleware
-from proxy.api.keys import CLIENT, METRICS, SCHEDULER, SETTINGS, STORE
+from proxy.api.keys import CLIENT, METRICS, OWNER, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
@@ -18,6 +18,7 @@ from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.store import Store, migrate
 from proxy.sync import SyncRunner
+from proxy.worker import process_owner
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
         client_max_size=MAX_REQUEST_BODY,
     )
     app[SETTINGS] = settings
+    app[OWNER] = process_owner()
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_client_ctx)
@@ -53,7 +55,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with source_session() as session:
+    async with source_session(app[OWNER]) as session:
         app[CLIENT] = client_from_settings(session, app[SETTINGS])
         yield
 
@@ -62,7 +64,11 @@ def _scheduler_ctx(schedule: bool) -> Callable[[web.Application], AsyncIterator[
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runner = SyncRunner(app[STORE], app[CLIENT], app[SETTINGS])
         scheduler = SyncScheduler(
-            app[STORE], runner, app[SETTINGS], on_finished=app[METRICS].observe_run
+            app[STORE],
+            runner,
+            app[SETTINGS],
+            owner=app[OWNER],
+            on_finished=app[METRICS].observe_run,
         )
         app[SCHEDULER] = scheduler
         await scheduler.start(schedule=schedule)

@@ -58,7 +58,8 @@ async def sync_once(
     try:
         await migrate.upgrade(store.engine)
         await store.changes.register_object_types([object_type])
-        async with source_session() as session:
+        owner = process_owner()
+        async with source_session(owner) as session:
             runner = SyncRunner(store, client_from_settings(session, settings), settings)
             run_task: asyncio.Task[RunOutcome] | None = None
 
@@ -69,7 +70,7 @@ async def sync_once(
             lease = LeaseKeeper(
                 store,
                 object_type,
-                process_owner(),
+                owner,
                 timedelta(seconds=settings.lease_seconds),
                 lost,
             )

@@ -15,6 +15,8 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CLIENT = web.AppKey("hubspot_client", HubSpotClient)
 SCHEDULER = web.AppKey("scheduler", SyncScheduler)
+# This app's name in leases, run records and the User-Agent it sends the source.
+OWNER = web.AppKey("owner", str)
 
 # Set once a streamed response has sent its headers: from then on an error can only abort
 # the connection (see the error middleware).

@@ -124,10 +124,13 @@ def budget(headers: Mapping[str, str]) -> Budget | None:
     )
 
 
-def source_session() -> aiohttp.ClientSession:
+def source_session(owner: str | None = None) -> aiohttp.ClientSession:
     """The one HTTP session a process uses for its sources (statuses are classified by
-    :meth:`HttpClient.classify`, never raised by aiohttp)."""
-    return aiohttp.ClientSession(headers={"User-Agent": "change-proxy"}, raise_for_status=False)
+    :meth:`HttpClient.classify`, never raised by aiohttp). With ``owner`` (the process's
+    name in leases), the User-Agent names it: who called the source, and when, can then be
+    told apart in the source's own logs."""
+    agent = f"change-proxy ({owner})" if owner else "change-proxy"
+    return aiohttp.ClientSession(headers={"User-Agent": agent}, raise_for_status=False)
 
 
 class HttpClient:
