@@ -16,6 +16,12 @@ from proxy.errors import ConfigError
 # write lock (SQLITE_BUSY); readers keep deferred BEGINs and, under WAL, never block.
 SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
 
+# FULL: a commit is on disk before it returns, so after a power loss or an OS crash no
+# change number that a reader may have seen can be handed out again (NORMAL, with WAL, may
+# roll back the last commits). What it costs is measured by bench.sync, which compares a
+# full sync with NORMAL by setting this.
+SQLITE_SYNCHRONOUS = "FULL"
+
 
 def to_async_url(url: str) -> sa.URL:
     """Map the plain URLs users write to the async drivers this service runs on:
@@ -68,10 +74,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # inserts). Takes effect only on a new, empty file, so it must come before WAL.
         cursor.execute("PRAGMA page_size=8192")
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before it returns, so after a power loss or an OS crash no
-        # change number that a reader may have seen can be handed out again (NORMAL may roll
-        # back the last commits). Its cost is measured in bench.sync.
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
