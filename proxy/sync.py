@@ -165,19 +165,24 @@ class SyncRunner:
         )
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
         status, error = SUCCEEDED, None
+        deadline = asyncio.timeout(self.settings.run_timeout_seconds)
         try:
-            async with asyncio.timeout(self.settings.run_timeout_seconds):
+            async with deadline:
                 with writer_switch_interval(self.store.db.is_sqlite):
                     if mode == FULL:
                         await self._full(run)
                     else:
                         await self._incremental(run)
-        except TimeoutError:
+        except TimeoutError as exc:
             status = FAILED
-            error = (
-                f"the run took longer than RUN_TIMEOUT_SECONDS "
-                f"({self.settings.run_timeout_seconds} s) and was stopped"
-            )
+            if deadline.expired():
+                error = (
+                    f"the run took longer than RUN_TIMEOUT_SECONDS "
+                    f"({self.settings.run_timeout_seconds} s) and was stopped"
+                )
+            else:  # a timeout of something else (the database, say)
+                log.exception("run %d crashed", run_id)
+                error = f"internal error: {type(exc).__name__}: {exc}"
         except asyncio.CancelledError as exc:
             status = INTERRUPTED
             error = "interrupted: " + (
