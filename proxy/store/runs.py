@@ -107,15 +107,20 @@ class RunLog:
                 return run_id
 
     async def claim_next(self, object_type: str, owner: str) -> RunRecord | None:
-        """Take the oldest queued run of the object type and mark it running by ``owner``."""
+        """Take the oldest queued run of the object type and mark it running by ``owner``.
+        (Looked for first without the write lock: the holder asks every second, and on
+        SQLite a write transaction would take the database's one write lock each time.)"""
+        oldest = (
+            sa.select(sync_runs.c.id)
+            .where(sync_runs.c.object_type == object_type, sync_runs.c.status == QUEUED)
+            .order_by(sync_runs.c.id)
+            .limit(1)
+        )
+        if await self.db.read(lambda conn: conn.execute(oldest).scalar_one_or_none()) is None:
+            return None
 
         def claim(conn: sa.Connection) -> RunRecord | None:
-            run_id = conn.execute(
-                sa.select(sync_runs.c.id)
-                .where(sync_runs.c.object_type == object_type, sync_runs.c.status == QUEUED)
-                .order_by(sync_runs.c.id)
-                .limit(1)
-            ).scalar_one_or_none()
+            run_id = conn.execute(oldest).scalar_one_or_none()
             if run_id is None:
                 return None
             now = self.db.now(conn)
