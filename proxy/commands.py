@@ -78,7 +78,7 @@ async def sync_once(
                 return 1
             keeping = asyncio.create_task(lease.keep())
             try:
-                await store.runs.interrupt_abandoned(lease.ttl, object_type)
+                await store.runs.interrupt_others(object_type, lease.owner)
                 await runner.prepare_fingerprints(object_type)
                 status = await store.reader.object_status(object_type)
                 mode = FULL if full or status is None or status.watermark is None else INCREMENTAL

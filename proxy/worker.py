@@ -246,11 +246,10 @@ class SyncWorker:
         await self._execute(run)
 
     async def _on_acquired(self) -> None:
-        """First steps of a new lease holder: record the runs a dead holder left running as
-        interrupted, bring stored fingerprints in line with the settings, and queue a full
+        """First steps of a new lease holder: record the runs an earlier holder left running
+        as interrupted, bring stored fingerprints in line with the settings, and queue a full
         sync if none has completed or one was left unfinished."""
-        ttl = timedelta(seconds=self.settings.lease_seconds)
-        interrupted = await self.store.runs.interrupt_abandoned(ttl, self.object_type)
+        interrupted = await self.store.runs.interrupt_others(self.object_type, self.owner)
         if interrupted:
             log.warning(
                 "%s: %d run(s) of a stopped process recorded interrupted",

@@ -189,32 +189,38 @@ class RunLog:
         assert status in FINISHED
         await self._update(run_id, status=status, finished_at=utcnow(), error=error, **vars(counts))
 
-    async def interrupt_abandoned(
-        self, stale_after: timedelta, object_type: str | None = None
-    ) -> int:
+    async def interrupt_abandoned(self, stale_after: timedelta) -> int:
         """Record runs whose owner stopped beating (it died, or lost the database for longer
         than a lease) as interrupted. Runs of live processes are left alone."""
 
         def interrupt(conn: sa.Connection) -> int:
             cutoff = self.db.now(conn) - stale_after
-            statement = (
-                sync_runs.update()
-                .where(
-                    sync_runs.c.status == RUNNING,
-                    sa.or_(sync_runs.c.heartbeat_at.is_(None), sync_runs.c.heartbeat_at < cutoff),
-                )
-                .values(
-                    status=INTERRUPTED,
-                    finished_at=utcnow(),
-                    error="interrupted: the process running it stopped beating "
-                    "(it was killed, or lost the database)",
-                )
-            )
-            if object_type is not None:
-                statement = statement.where(sync_runs.c.object_type == object_type)
-            return int(conn.execute(statement).rowcount)
+            stale = sa.or_(sync_runs.c.heartbeat_at.is_(None), sync_runs.c.heartbeat_at < cutoff)
+            return self._interrupt(conn, stale, "its process stopped beating (killed, or "
+                                   "cut off from the database)")  # fmt: skip
 
         return await self.db.write(interrupt)
+
+    async def interrupt_others(self, object_type: str, owner: str) -> int:
+        """Called by a new lease holder: any run of the object type still marked running by
+        another process can no longer write (the lease fences it), so it is over."""
+
+        def interrupt(conn: sa.Connection) -> int:
+            others = sa.and_(
+                sync_runs.c.object_type == object_type,
+                sa.or_(sync_runs.c.owner.is_(None), sync_runs.c.owner != owner),
+            )
+            return self._interrupt(conn, others, "its process lost the lease (it died or stalled)")
+
+        return await self.db.write(interrupt)
+
+    def _interrupt(self, conn: sa.Connection, which: sa.ColumnElement[bool], why: str) -> int:
+        statement = (
+            sync_runs.update()
+            .where(sync_runs.c.status == RUNNING, which)
+            .values(status=INTERRUPTED, finished_at=utcnow(), error=f"interrupted: {why}")
+        )
+        return int(conn.execute(statement).rowcount)
 
     # --- reads --------------------------------------------------------------------------------
 
