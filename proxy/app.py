@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from proxy.api import admin, feed, health
-from proxy.api.errors import error_middleware
+from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
 from proxy.api.keys import CLIENT, METRICS, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
@@ -21,16 +21,13 @@ from proxy.sync import SyncRunner
 
 log = logging.getLogger(__name__)
 
-# The largest request body accepted (413 beyond): no route takes a body today, and admin
-# routes take their parameters in the query string.
-MAX_REQUEST_BODY = 64 * 1024
-
 
 def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
     """The HTTP app. With ``schedule`` (the default) syncs run by themselves; without, only
     when requested through the admin routes."""
     app = web.Application(
-        middlewares=[error_middleware, admin.admin_auth], client_max_size=MAX_REQUEST_BODY
+        middlewares=[error_middleware, bounded_body, admin.admin_auth],
+        client_max_size=MAX_REQUEST_BODY,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
