@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from proxy.api import admin, feed, health
+from proxy.api import admin, feed, health, openapi
 from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
 from proxy.api.keys import CLIENT, METRICS, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
@@ -37,6 +37,7 @@ def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
     feed.add_routes(app, settings.object_types)
     admin.add_routes(app)
     health.add_routes(app)
+    openapi.add_routes(app, settings)
     return app
 
 
