@@ -285,7 +285,7 @@ class SyncRunner:
             position = ScanPosition(then)
             await run.writer.save_position(position)
         try:
-            await self._confirm_absences(run, scan.scan_id, properties)
+            await self._confirm_absences(run, scan, properties)
         except ListingIncomplete:
             await self.store.scans.abandon(object_type)  # what it saw cannot be trusted
             raise
@@ -315,33 +315,43 @@ class SyncRunner:
         await self.store.runs.set_scan(run_id, scan.scan_id)
         return scan
 
-    async def _confirm_absences(self, run: _Run, scan_id: int, properties: list[str]) -> None:
+    async def _confirm_absences(self, run: _Run, scan: ScanState, properties: list[str]) -> None:
         """Ask HubSpot about every live record the scan did not see. Tombstone those it
         reports not found (held instead when there are too many) and those merged into
-        another record; if any is still live, the listing was incomplete."""
-        object_type = run.spec.name
+        another record. One that is live and was modified after the scan began moved under
+        it (a restore bumps the modification time): it is applied as fetched. One that is
+        live and older should have been listed: the listing was incomplete."""
+        object_type, scan_id = run.spec.name, scan.scan_id
         unseen = await self.store.changes.unseen_live_ids(object_type, scan_id)
         if not unseen:
             await self.store.scans.release_held(object_type)
             return
         live_before = await self.store.changes.live_count(object_type)
+        began_ms = _ms(scan.started_at)
         missing: list[str] = []
         merged: list[str] = []
         survivors: list[dict[str, Any]] = []
         for start in range(0, len(unseen), BATCH_READ_SIZE):
             asked = unseen[start : start + BATCH_READ_SIZE]
             answer = await self.client.batch_read(run.spec, asked, properties, run.stats)
-            still_there = sorted(answer.live.keys() | answer.unresolved)
-            if still_there:
+            moved = {
+                i: r
+                for i, r in answer.live.items()
+                if (stamp := modified_ms(r, run.spec.modified_property)) is not None
+                and stamp >= began_ms
+            }
+            missed = sorted((answer.live.keys() - moved.keys()) | answer.unresolved)
+            if missed:
                 raise ListingIncomplete(
-                    f"the listing ended early: HubSpot still has {len(still_there)} record(s) "
-                    f"this scan did not see (e.g. {', '.join(still_there[:5])}); no deletions "
+                    f"the listing ended early: HubSpot still has {len(missed)} record(s) "
+                    f"this scan did not see (e.g. {', '.join(missed[:5])}); no deletions "
                     "applied, and the next full sync starts the scan over"
                 )
             missing.extend(answer.missing)
             merged.extend(answer.merged)
             survivors.extend(answer.survivors)
-        if survivors:  # fresh copies of the records the merged ids live on in
+            survivors.extend(moved.values())
+        if survivors:  # fresh copies: records merged ids live on in, and records that moved
             await run.writer.apply_page(run.incoming(survivors))
         if merged:  # named in a merge result: evidence enough, never held
             await run.writer.tombstone_unseen(merged, scan_id)
