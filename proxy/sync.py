@@ -60,6 +60,7 @@ class RunOutcome:
     status: str
     counts: RunCounts
     error: str | None = None
+    configuration_error: bool = False  # a setting is wrong (the token): retrying won't help
 
     @property
     def succeeded(self) -> bool:
@@ -164,7 +165,7 @@ class SyncRunner:
             progress=progress,
         )
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
-        status, error = SUCCEEDED, None
+        status, error, configuration_error = SUCCEEDED, None, False
         deadline = asyncio.timeout(self.settings.run_timeout_seconds)
         try:
             async with deadline:
@@ -192,7 +193,7 @@ class SyncRunner:
         except LeaseLost as exc:
             status, error = INTERRUPTED, f"interrupted: {exc}"
         except UpstreamAuthError as exc:
-            status, error = FAILED, str(exc)
+            status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
             status, error = FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug or a database failure: still record the run
@@ -212,7 +213,7 @@ class SyncRunner:
                 )
             else:
                 log.error("run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error)
-        return RunOutcome(run_id, mode, status, counts, error)
+        return RunOutcome(run_id, mode, status, counts, error, configuration_error)
 
     # --- pages ----------------------------------------------------------------------------
 
