@@ -65,9 +65,14 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
     batches = reader.feed_json(object_type, since=since, upto=status.last_change_seq, limit=limit)
     async with contextlib.aclosing(batches):  # a client that hangs up stops the reads at once
         async for rows in batches:
-            await response.write(encode_chunk(rows, first=first))
+            chunk = encode_chunk(rows, first=first)
             first = False
             sent += len(rows)
+            # A pull's memory is a few batches' worth: drop each as soon as it is no longer
+            # needed (these are the only references; see feed_json), not at the next batch.
+            del rows
+            await response.write(chunk)
+            del chunk
     await response.write(b"]")
     await response.write_eof()
     metrics.feed_requests.labels(object_type, "200").inc()
