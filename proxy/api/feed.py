@@ -2,7 +2,8 @@
 
 The stored JSON of each record is spliced, not re-parsed: ``{"_id":…,"_updated":…,
 "_deleted":…,`` + the stored object without its opening brace (the store builds that text;
-see ``FeedReader.feed_json``).
+see ``FeedReader.feed_json``). At most a few responses stream at once (``FeedSlots``): each
+holds a few batches of memory, and the others wait their turn.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from aiohttp import web
 
 from proxy.api.auth import check_bearer
 from proxy.api.errors import Handler
-from proxy.api.keys import METRICS, SETTINGS, STORE, STREAM_STARTED
+from proxy.api.keys import FEED_SLOTS, METRICS, SETTINGS, STORE, STREAM_STARTED
 from proxy.api.params import parse_limit, parse_since
-from proxy.errors import BadRequest, NotReady
+from proxy.errors import BadRequest, FeedBusy, NotReady
 
 
 def encode_chunk(entities: list[bytes], *, first: bool) -> bytes:
@@ -56,13 +57,27 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         ).inc()
         raise
 
+    try:
+        async with request.app[FEED_SLOTS].slot():
+            return await _stream(
+                request, object_type, since=since, upto=status.last_change_seq, limit=limit
+            )
+    except FeedBusy:
+        metrics.feed_requests.labels(object_type, "503").inc()
+        raise
+
+
+async def _stream(
+    request: web.Request, object_type: str, *, since: int, upto: int, limit: int | None
+) -> web.StreamResponse:
+    metrics = request.app[METRICS]
     started = time.perf_counter()
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     request[STREAM_STARTED] = True
     await response.write(b"[")
     first, sent = True, 0
-    batches = reader.feed_json(object_type, since=since, upto=status.last_change_seq, limit=limit)
+    batches = request.app[STORE].reader.feed_json(object_type, since=since, upto=upto, limit=limit)
     async with contextlib.aclosing(batches):  # a client that hangs up stops the reads at once
         async for rows in batches:
             chunk = encode_chunk(rows, first=first)

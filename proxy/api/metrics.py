@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from proxy.sync import RunOutcome
 
@@ -38,6 +38,16 @@ class Metrics:
             "change_proxy_upstream_requests",
             "Requests sent to the source API by sync runs, 429s and retries included",
             ["object_type"],
+            registry=self.registry,
+        )
+        self.feed_streaming = Gauge(
+            "change_proxy_feed_streaming",
+            "Feed responses streaming now (at most the process's feed slots)",
+            registry=self.registry,
+        )
+        self.feed_waiting = Gauge(
+            "change_proxy_feed_waiting",
+            "Feed requests waiting for a slot to stream",
             registry=self.registry,
         )
         self.feed_seconds = Histogram(
