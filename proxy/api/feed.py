@@ -1,4 +1,5 @@
-"""The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>``.
+"""The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>`` (and
+``HEAD``: the same answer without a body).
 
 The stored JSON of each record is spliced, not re-parsed: ``{"_id":…,"_updated":…,
 "_deleted":…,`` + the stored object without its opening brace (the store builds that text;
@@ -12,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from proxy.api.auth import check_bearer
 from proxy.api.errors import Handler
@@ -57,6 +58,11 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         ).inc()
         raise
 
+    if request.method == hdrs.METH_HEAD:
+        # aiohttp answers HEAD with the GET handler: the same checks, the same status and
+        # headers, and no body. Nothing is read or streamed, so no slot is taken.
+        metrics.feed_requests.labels(object_type, "200").inc()
+        return web.Response(headers={"Content-Type": "application/json"})
     try:
         async with request.app[FEED_SLOTS].slot():
             return await _stream(
