@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import signal
 import sqlite3
 import sys
@@ -49,6 +50,7 @@ from bench.common import (
     replace_section,
 )
 from bench.contacts import contacts, entity_ids
+from proxy.api.slots import FEED_CONCURRENCY
 from proxy.diff import Fingerprinter, prepare
 from proxy.store import Store, migrate
 
@@ -133,6 +135,16 @@ class Pull:
 
 
 @dataclass
+class Concurrent:
+    """Several unpaged pulls at once: more than the server lets stream at a time."""
+
+    pulls: int
+    slots: int
+    seconds: float  # first request to last body byte
+    peak_rss: int
+
+
+@dataclass
 class Floor:
     seconds: float
     out_bytes: int
@@ -162,6 +174,7 @@ class Report:
     idle_rss: int = 0
     rss_after: int = 0
     warmup_peak_rss: int = 0
+    concurrent: Concurrent | None = None
     unpaged: list[Pull] = field(default_factory=list)
     paged: list[Pull] = field(default_factory=list)
     floor: list[Floor] = field(default_factory=list)
@@ -203,8 +216,20 @@ class Report:
             f"{_mb(self.peak_rss)} MB",
             self.peak_rss < TARGET_PEAK_RSS,
         )
+        targets = [rss]
+        if self.concurrent is not None:
+            c = self.concurrent
+            targets.append(
+                Target(
+                    f"server peak RSS during {c.pulls} unpaged pulls at once ({c.slots} stream, "
+                    f"{c.pulls - c.slots} wait{'s' if c.pulls - c.slots == 1 else ''})",
+                    f"< {TARGET_PEAK_RSS / 10**6:.0f} MB",
+                    f"{_mb(c.peak_rss)} MB",
+                    c.peak_rss < TARGET_PEAK_RSS,
+                )
+            )
         if self.large:
-            return [rss]
+            return targets
         return [
             Target(
                 "unpaged throughput",
@@ -218,7 +243,7 @@ class Report:
                 f"{ratio:.2f}x",
                 ratio <= TARGET_FLOOR_RATIO,
             ),
-            rss,
+            *targets,
         ]
 
 
@@ -327,7 +352,10 @@ def _verify(entities: Any, expected: Sequence[str], what: str) -> None:
 
 
 async def pull_unpaged(
-    session: aiohttp.ClientSession, server: ServerProcess, expected: Sequence[str]
+    session: aiohttp.ClientSession,
+    server: ServerProcess,
+    expected: Sequence[str],
+    keep: list[bytes] | None = None,
 ) -> Pull:
     url = f"{server.base_url}/{OBJECT_TYPE}"
     cpu_before = server.process.cpu_times()
@@ -340,6 +368,9 @@ async def pull_unpaged(
     entities = orjson.loads(body)
     parse = time.perf_counter() - t0
     _verify(entities, expected, "unpaged pull")
+    del entities
+    if keep is not None:
+        keep.append(body)
     return Pull(
         seconds=seconds,
         body_bytes=len(body),
@@ -349,6 +380,36 @@ async def pull_unpaged(
         - (cpu_before.user + cpu_before.system),
         peak_rss=rss.peak,
     )
+
+
+async def _digest(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
+    """(length, blake2b) of a 200 body, read as it streams in: several large bodies at once
+    must not all sit in the benchmark's memory."""
+    digest = hashlib.blake2b()
+    size = 0
+    async with session.get(url) as resp:
+        if resp.status != 200:
+            raise BenchError(f"GET {url}: {resp.status} {(await resp.read())[:300]!r}")
+        async for chunk in resp.content.iter_any():
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.digest()
+
+
+async def pull_concurrent(
+    session: aiohttp.ClientSession, server: ServerProcess, pulls: int, reference: bytes
+) -> Concurrent:
+    """``pulls`` unpaged pulls at once, each verified byte for byte against ``reference``
+    (a single pull's body: nothing writes meanwhile, so every pull must return it)."""
+    url = f"{server.base_url}/{OBJECT_TYPE}"
+    want = (len(reference), hashlib.blake2b(reference).digest())
+    with RssSampler(server.process) as rss:
+        started = time.perf_counter()
+        bodies = await asyncio.gather(*(_digest(session, url) for _ in range(pulls)))
+        seconds = time.perf_counter() - started
+    if any(body != want for body in bodies):
+        raise BenchError("concurrent pulls: a body differs from the single pull's")
+    return Concurrent(pulls=pulls, slots=FEED_CONCURRENCY, seconds=seconds, peak_rss=rss.peak)
 
 
 async def pull_paged(
@@ -472,7 +533,8 @@ async def _measure(
     timeout = aiohttp.ClientTimeout(total=600, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         report.idle_rss = server.process.memory_info().rss
-        warm = await pull_unpaged(session, server, expected)
+        reference: list[bytes] = []
+        warm = await pull_unpaged(session, server, expected, keep=reference)
         report.warmup_peak_rss = warm.peak_rss
         report.feed_mean_size = warm.body_bytes / report.n
         for i in range(runs):
@@ -485,6 +547,15 @@ async def _measure(
             report.paged.append(pull)
             _progress(f"paged {i + 1}/{runs}: {pull.seconds:.2f} s in {pull.requests} requests")
         report.rss_after = server.process.memory_info().rss
+        # Last: the memory a process takes for several pulls at once is not all given back
+        # to the system afterwards, and would show in the figures above.
+        report.concurrent = await pull_concurrent(
+            session, server, FEED_CONCURRENCY + 1, reference.pop()
+        )
+        _progress(
+            f"{report.concurrent.pulls} unpaged pulls at once: "
+            f"{report.concurrent.seconds:.2f} s, peak RSS {_mb(report.concurrent.peak_rss)} MB"
+        )
     await floor_once(floor_conn, report.n)
     for i in range(runs):
         await asyncio.sleep(0)  # the SQLite floor never awaits: let a Ctrl-C cancel us here
@@ -556,6 +627,15 @@ def _details(report: Report) -> list[str]:
         + ", ".join(_mb(p.peak_rss) for p in report.unpaged)
         + f" MB); peak {_mb(max(p.peak_rss for p in report.paged))} MB during the paged pulls; "
         f"{_mb(report.rss_after)} MB after them",
+        *(
+            [
+                f"{c.pulls} unpaged pulls at once (the server streams {c.slots}, the rest wait "
+                f"for a slot): {c.seconds:.2f} s from the first request to the last byte, "
+                f"every body identical to the single pull's; server peak RSS {_mb(c.peak_rss)} MB"
+            ]
+            if (c := report.concurrent) is not None
+            else []
+        ),
         "all runs (s): unpaged "
         + ", ".join(f"{p.seconds:.2f}" for p in report.unpaged)
         + "; paged "
