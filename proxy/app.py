@@ -58,7 +58,6 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = store
         yield
     finally:
-        store.reader.close()  # its SQLite feed connections; the store closes the engine
         await store.close()
 
 

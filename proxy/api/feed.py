@@ -41,7 +41,7 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         since = parse_since(request.query.get("since"))
         limit = parse_limit(request.query.get("limit"))
         reader = request.app[STORE].reader
-        status = await reader.object_status(object_type)
+        status = await reader.feed_head(object_type)
         if status is None or not status.ready:
             raise NotReady(
                 f"the {object_type} mirror is not complete yet: its first full sync has not "

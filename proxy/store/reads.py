@@ -7,17 +7,23 @@ import contextlib
 import math
 import sqlite3
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import await_only
 
 from proxy.store.schema import entities, object_state, sync_runs
+
+T = TypeVar("T")
 
 # Feed batches. Each batch is its own short statement (keyset on change_seq), so a slow
 # client never holds a read transaction open and writers are never blocked.
@@ -33,6 +39,11 @@ FEED_BATCH_BYTES = 1_000_000
 # object of its own (~40 B of overhead), so tiny records (tombstones of `{}`) must not make
 # a 1 MB batch 15,000 rows long. 5,000 was the whole batch size before the byte budget.
 FEED_BATCH = 5000
+# Connections the feed's reads on Postgres keep of their own (PostgresFeedReads). Reads are
+# short (a head check ~0.1 ms, a batch of 1 MB a few ms): four serve the read-ahead of the
+# four responses that may stream at once (proxy/api/slots.py), while the head checks of
+# other requests wait for one a fraction of a millisecond; bench.latency measured with four.
+FEED_PG_CONNECTIONS = 4
 # Bytes per entity assumed before the first batch of an object type has been read: a small
 # contact. A wrong guess only costs the database some rows past the budget.
 FEED_GUESS_ENTITY_BYTES = 1_000
@@ -53,6 +64,15 @@ class ObjectStatus:
     def ready(self) -> bool:
         """The feed may answer only once a complete full scan has finished."""
         return self.first_full_sync_at is not None
+
+
+@dataclass(frozen=True)
+class FeedHead:
+    """What the feed needs to know before it answers: whether the mirror is complete, and
+    the last ``_updated`` given out (a response's ``upto``)."""
+
+    ready: bool
+    last_change_seq: int
 
 
 @dataclass(frozen=True)
@@ -111,23 +131,24 @@ def entity_json(row: sa.ColumnCollection[str, sa.ColumnElement[Any]]) -> sa.Colu
     return sa.cast(head + tail, sa.LargeBinary).label("entity")
 
 
-class SqliteFeedBatches:
-    """Feed batches on SQLite, read with stdlib ``sqlite3`` in the event loop's default
-    executor instead of through aiosqlite. The worker thread steps the cursor and stops as
-    soon as the batch holds its byte budget, so rows past the budget are never read: a
-    strict bound for free (aiosqlite can only fetch a whole LIMIT at once, or hop threads
-    per ``fetchmany``; a running-size window in SQL cost SQLite ~30% of its read speed).
-    Doing without aiosqlite and SQLAlchemy's row processing also made batch reads faster
-    (measured ~0.30 -> ~0.20 s to read 100,000 one-KB entities). Connections are kept for
-    the next batch (opening one takes ~0.3 ms) until :meth:`close`, or until the reader is
-    collected."""
+class SqliteFeedReads:
+    """The feed's reads on SQLite, with stdlib ``sqlite3`` in the event loop's default
+    executor instead of through aiosqlite. For a batch, the worker thread steps the cursor
+    and stops as soon as the batch holds its byte budget, so rows past the budget are never
+    read: a strict bound for free (aiosqlite can only fetch a whole LIMIT at once, or hop
+    threads per ``fetchmany``; a running-size window in SQL cost SQLite ~30% of its read
+    speed). Doing without aiosqlite and SQLAlchemy's row processing also made the reads
+    cheaper: ~0.30 -> ~0.20 s to read 100,000 one-KB entities, and the feed's per-request
+    state from ~500 to ~50 us (it had cost twice as much as a page of 100 entities).
+    Connections are kept for the next read (opening one takes ~0.3 ms) until :meth:`close`
+    (when the store's engine is disposed), or until the reader is collected."""
 
     def __init__(self, database: str) -> None:
         self._database = database
         self._idle: list[sqlite3.Connection] = []
-        self._closed = False
-        self._finalizer = weakref.finalize(self, _close_all, self._idle)
-        statement = (
+        weakref.finalize(self, _close_all, self._idle)
+        dialect = sqlite_dialect()
+        self._batch = (
             sa.select(entities.c.change_seq, entity_json(entities.c))
             .where(
                 entities.c.object_type == sa.bindparam("object_type"),
@@ -136,31 +157,20 @@ class SqliteFeedBatches:
             )
             .order_by(entities.c.change_seq)
             .limit(sa.bindparam("rows"))
+            .compile(dialect=dialect)
         )
-        self._compiled = statement.compile(dialect=sqlite_dialect())
+        self._head = _head_statement().compile(dialect=dialect)
 
     async def read_batch(
         self, object_type: str, *, after: int, upto: int, rows: int, budget: int
     ) -> tuple[int, list[bytes]]:
         """(last change_seq, entities) of one batch; (``after``, []) past the end."""
-        params = self._compiled.construct_params(
-            {"object_type": object_type, "after": after, "upto": upto, "rows": rows}
-        )
-        args = tuple(params[name] for name in self._compiled.positiontup or ())
-        return await asyncio.get_running_loop().run_in_executor(
-            None, self._read, args, budget, after
-        )
+        args = _args(self._batch, object_type=object_type, after=after, upto=upto, rows=rows)
 
-    def _read(self, args: tuple[Any, ...], budget: int, after: int) -> tuple[int, list[bytes]]:
-        """In a worker thread: one statement, stepped until the budget is reached."""
-        try:
-            conn = self._idle.pop()
-        except IndexError:
-            conn = self._connect()
-        batch: list[bytes] = []
-        size, row = 0, None
-        try:
-            cursor = conn.execute(self._compiled.string, args)
+        def read(conn: sqlite3.Connection) -> tuple[int, list[bytes]]:
+            batch: list[bytes] = []
+            size, row = 0, None
+            cursor = conn.execute(self._batch.string, args)
             try:
                 for row in cursor:
                     batch.append(row[1])
@@ -171,26 +181,159 @@ class SqliteFeedBatches:
                 # Resets the statement, which ends its read transaction now rather than when
                 # the cursor is collected (an open read transaction holds back checkpoints).
                 cursor.close()
-        except BaseException:
-            conn.close()
-            raise
-        if self._closed:
-            conn.close()
-        else:
+            return (after, batch) if row is None else (row[0], batch)
+
+        return await self._run(read)
+
+    async def read_head(self, object_type: str) -> FeedHead | None:
+        args = _args(self._head, object_type=object_type)
+
+        def read(conn: sqlite3.Connection) -> FeedHead | None:
+            row = conn.execute(self._head.string, args).fetchone()
+            return None if row is None else FeedHead(bool(row[0]), int(row[1]))
+
+        return await self._run(read)
+
+    async def _run(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read`` in a worker thread, on a kept connection (or a new one)."""
+
+        def in_thread() -> T:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                conn = self._connect()
+            try:
+                result = read(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._idle.append(conn)
-        return (after, batch) if row is None else (row[0], batch)
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(None, in_thread)
 
     def _connect(self) -> sqlite3.Connection:
-        # Autocommit, so each batch's SELECT is its own short read transaction; query_only,
-        # because every write goes through the store's writer.
+        # Autocommit, so each SELECT is its own short read transaction; query_only, because
+        # every write goes through the store's writer.
         conn = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA query_only=ON")
         return conn
 
     def close(self) -> None:
-        self._closed = True
-        self._finalizer()
+        """Close the kept connections (a later read opens new ones)."""
+        _close_all(self._idle)
+
+
+def _args(compiled: sa.Compiled, **values: Any) -> tuple[Any, ...]:
+    """The positional parameters of a statement compiled for sqlite3 (``?``) or asyncpg
+    (``$n``), in their order."""
+    assert isinstance(compiled, SQLCompiler)
+    params = compiled.construct_params(values) or {}
+    return tuple(params[name] for name in compiled.positiontup or ())
+
+
+class PostgresFeedReads:
+    """The feed's reads on Postgres: statements built once, run on a few asyncpg connections
+    of the feed's own, outside a transaction (each statement its own snapshot, which is all
+    a keyset batch needs). Through the store's engine, every read cost four more round trips
+    (the pool's pre-ping is BEGIN, a ping and ROLLBACK; SQLAlchemy's autobegin a BEGIN and
+    ROLLBACK more), plus new connections whenever requests outnumbered the pool: the feed's
+    per-request state measured ~0.45 -> ~0.1 ms, a page of 100 one-KB entities ~1.2 -> ~0.4
+    ms, and bench.latency's p99 while a full sync writes 154 -> 45 ms. Without the pre-ping,
+    a connection the server dropped fails its read: the read is tried once more, on another
+    connection. The connections close with the store's engine.
+
+    A batch is cut by the database: a running-size window over the batch's own rows stops
+    it once the stored JSON before a row reaches the budget, so it holds less than the
+    budget + one record whatever the rows' sizes, and rows past the cut never leave the
+    server. octet_length reads a TOASTed value's size from its header without detoasting
+    it; the window measured as fast as the plain LIMIT query."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        size = sa.func.octet_length(entities.c.data)
+        before = sa.func.sum(size).over(order_by=entities.c.change_seq, rows=(None, 0)) - size
+        batch = (
+            sa.select(
+                entities.c.change_seq,
+                entities.c.entity_id,
+                entities.c.deleted,
+                entities.c.data,
+                before.label("bytes_before"),
+            )
+            .where(
+                entities.c.object_type == sa.bindparam("object_type"),
+                entities.c.change_seq > sa.bindparam("after"),
+                entities.c.change_seq <= sa.bindparam("upto"),
+            )
+            .order_by(entities.c.change_seq)
+            .limit(sa.bindparam("rows"))
+            .subquery("batch")
+        )
+        self._batch = (
+            sa.select(batch.c.change_seq, batch.c.entity_id, batch.c.deleted, batch.c.data)
+            .where(batch.c.bytes_before < sa.bindparam("budget"))
+            .order_by(batch.c.change_seq)  # the subquery's order: no sort in the plan
+            .compile(dialect=engine.dialect)
+        )
+        self._head = _head_statement().compile(dialect=engine.dialect)
+
+    async def read_batch(
+        self, object_type: str, *, after: int, upto: int, rows: int, budget: int
+    ) -> tuple[int, list[bytes]]:
+        """(last change_seq, entities) of one batch; (``after``, []) past the end."""
+        found = await self._fetch(
+            self._batch, object_type=object_type, after=after, upto=upto, rows=rows, budget=budget
+        )
+        return (found[-1][0], splice(found)) if found else (after, [])
+
+    async def read_head(self, object_type: str) -> FeedHead | None:
+        found = await self._fetch(self._head, object_type=object_type)
+        return FeedHead(bool(found[0][0]), int(found[0][1])) if found else None
+
+    async def _fetch(self, compiled: sa.Compiled, **values: Any) -> list[Any]:
+        args = _args(compiled, **values)
+        pool = await self._connections()
+        try:
+            async with pool.acquire() as conn:
+                return list(await conn.fetch(compiled.string, *args))
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            # The connection was gone (a restarted server): the pool replaces it.
+            async with pool.acquire() as conn:
+                return list(await conn.fetch(compiled.string, *args))
+
+    async def _connections(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    dsn = self.engine.url.set(drivername="postgresql")
+                    self._pool = await asyncpg.create_pool(
+                        dsn.render_as_string(hide_password=False),
+                        min_size=0,
+                        max_size=FEED_PG_CONNECTIONS,
+                    )
+        return self._pool
+
+    def close(self) -> None:
+        """Close the connections (a later read opens new ones). Called when the store's
+        engine is disposed, from SQLAlchemy's greenlet, where the pool can close politely;
+        elsewhere its connections are cut."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await_only(pool.close())
+        except Exception:  # not in a greenlet, or no loop left to close it on
+            pool.terminate()
+
+
+def _head_statement() -> sa.Select[Any]:
+    return sa.select(
+        object_state.c.first_full_sync_at.is_not(None), object_state.c.last_change_seq
+    ).where(object_state.c.object_type == sa.bindparam("object_type"))
 
 
 def _close_all(connections: list[sqlite3.Connection]) -> None:
@@ -205,20 +348,26 @@ class FeedReader:
         # Bytes per feed entity in the last batch read, per object type: sizes the next
         # batch's row count (the first batch of a pull too), so batches hold ~batch_bytes.
         self._entity_bytes: dict[str, float] = {}
-        self._sqlite = (
-            SqliteFeedBatches(engine.url.database or "")
+        self._feed: SqliteFeedReads | PostgresFeedReads = (
+            SqliteFeedReads(engine.url.database or "")
             if engine.dialect.name == "sqlite"
-            else None
+            else PostgresFeedReads(engine)
         )
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: self.close())
 
     def close(self) -> None:
-        """Close the connections the SQLite feed reads keep (the engine is the store's)."""
-        if self._sqlite is not None:
-            self._sqlite.close()
+        """Close the connections the feed's reads keep of their own. Runs by itself when
+        the store's engine is disposed (``Store.close``)."""
+        self._feed.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+
+    async def feed_head(self, object_type: str) -> FeedHead | None:
+        """The feed's per-request check, kept as cheap as a read can be: it runs on every
+        pull, however small."""
+        return await self._feed.read_head(object_type)
 
     async def object_status(self, object_type: str, *, counts: bool = False) -> ObjectStatus | None:
         async with self.engine.connect() as conn:
@@ -257,40 +406,6 @@ class FeedReader:
             deleted=deleted,
         )
 
-    def _pg_batch_query(
-        self, object_type: str, *, after: int, upto: int, rows: int, budget: int
-    ) -> sa.Select[Any]:
-        """One keyset batch on Postgres: the first ``rows`` entities after ``after``, cut by
-        the database once the stored JSON before a row reaches ``budget`` bytes. The running
-        size is a window over the batch's own rows (octet_length reads a TOASTed value's size
-        from its header, without detoasting it), so however the rows' sizes differ from what
-        the caller expected, a batch holds less than ``budget`` + one record and the rows
-        past the cut never leave the server. Measured as fast as the plain LIMIT query."""
-        size = sa.func.octet_length(entities.c.data)
-        before = sa.func.sum(size).over(order_by=entities.c.change_seq, rows=(None, 0)) - size
-        batch = (
-            sa.select(
-                entities.c.change_seq,
-                entities.c.entity_id,
-                entities.c.deleted,
-                entities.c.data,
-                before.label("bytes_before"),
-            )
-            .where(
-                entities.c.object_type == object_type,
-                entities.c.change_seq > after,
-                entities.c.change_seq <= upto,
-            )
-            .order_by(entities.c.change_seq)
-            .limit(rows)
-            .subquery("batch")
-        )
-        return (
-            sa.select(batch.c.change_seq, batch.c.entity_id, batch.c.deleted, batch.c.data)
-            .where(batch.c.bytes_before < budget)
-            .order_by(batch.c.change_seq)  # the subquery's order: no sort in the plan
-        )
-
     def _rows_for(self, object_type: str, budget: int, cap: int, remaining: int | None) -> int:
         """Rows the next batch asks for: about ``budget`` bytes' worth at the bytes per entity
         of the last batch read of this object type (by any pull), within 1..``cap`` and what
@@ -321,14 +436,9 @@ class FeedReader:
         budget = self.batch_bytes if batch_bytes is None else batch_bytes
 
         async def read(after: int, n: int) -> tuple[int, list[bytes]]:
-            if self._sqlite is not None:
-                return await self._sqlite.read_batch(
-                    object_type, after=after, upto=upto, rows=n, budget=budget
-                )
-            query = self._pg_batch_query(object_type, after=after, upto=upto, rows=n, budget=budget)
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            return (rows[-1][0], splice(rows)) if rows else (after, [])
+            return await self._feed.read_batch(
+                object_type, after=after, upto=upto, rows=n, budget=budget
+            )
 
         remaining = limit
         wanted = self._rows_for(object_type, budget, batch_size, remaining)
