@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from proxy.errors import FeedBusy
 
 # Feed responses streaming at once per process. A pull holds about three batches of
-# FEED_BATCH_BYTES (proxy/store/reads.py): measured +9 MB over the idle server's RSS for an
-# unpaged pull of 20 KB records. Four at once add ~36 MB to the ~77 MB an idle server
-# takes, well within the 150 MB target (bench.feed measures four at once). More slots would
-# not stream faster: every response is written by the same event loop.
+# FEED_BATCH_BYTES (proxy/store/reads.py): bench.feed measured an unpaged pull of 20 KB
+# records at ~+9 MB over the idle server's ~79 MB, and five pulls at once (four streaming,
+# one waiting) at a peak of ~97 MB on SQLite and ~94 MB on Postgres (bench/RESULTS.md): well
+# within the 150 MB target. More slots would not stream faster: one event loop writes every
+# response.
 FEED_CONCURRENCY = 4
 
 # How long a pull waits for a slot before it gets 503 with Retry-After. Four unpaged pulls
