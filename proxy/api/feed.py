@@ -41,16 +41,16 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         since = parse_since(request.query.get("since"))
         limit = parse_limit(request.query.get("limit"))
         reader = request.app[STORE].reader
-        status = await reader.feed_head(object_type)
-        if status is None or not status.ready:
+        head = await reader.feed_head(object_type)
+        if head is None or not head.ready:
             raise NotReady(
                 f"the {object_type} mirror is not complete yet: its first full sync has not "
                 "finished; try again later"
             )
-        if since > status.last_change_seq:
+        if since > head.last_change_seq:
             raise BadRequest(
                 f"since={since} is ahead of this feed (last _updated is "
-                f"{status.last_change_seq}); the mirror database was replaced, so reset the pipe"
+                f"{head.last_change_seq}); the mirror database was replaced, so reset the pipe"
             )
     except (BadRequest, NotReady) as exc:
         metrics.feed_requests.labels(
@@ -66,7 +66,7 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
     try:
         async with request.app[FEED_SLOTS].slot():
             return await _stream(
-                request, object_type, since=since, upto=status.last_change_seq, limit=limit
+                request, object_type, since=since, upto=head.last_change_seq, limit=limit
             )
     except FeedBusy:
         metrics.feed_requests.labels(object_type, "503").inc()

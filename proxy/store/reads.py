@@ -48,8 +48,9 @@ FEED_PG_CONNECTIONS = 4
 # Threads that read the feed's SQLite batches (SqliteFeedReads). Each thread that builds
 # batches gets a malloc arena of its own, which keeps freed batches' memory for itself: five
 # pulls of 20 KB records at once peaked at 122 MB on the event loop's default executor (up
-# to 6 threads), ~108 MB with one arena. Two threads still keep both cores busy (the
-# reads hold the GIL only to build rows), and a read queues for a thread only briefly.
+# to 6 threads), ~108 MB with a single arena, ~98 MB with these two threads. Two still keep
+# both cores busy (a read holds the GIL only to build rows), and the feed's throughput
+# measured the same.
 FEED_SQLITE_THREADS = 2
 # Bytes per entity assumed before the first batch of an object type has been read: a small
 # contact. A wrong guess only costs the database some rows past the budget.
