@@ -3,9 +3,10 @@ against a floor (one plain SELECT serialised with orjson), and how much memory i
 
     .venv/bin/python -m bench.feed                       # SQLite in a temp dir, N=100,000
     .venv/bin/python -m bench.feed --database-url postgresql://postgres@127.0.0.1:5432/bench_feed
+    .venv/bin/python -m bench.feed --record-kb 20 --n 50000   # large records: memory
 
 Steps: create a fresh database, store N realistic contacts through the real write API
-(``Store.begin_scan`` / ``ScanWriter.apply_page`` in pages of 100), start ``change-proxy
+(``Store.begin_run`` / ``RunWriter.apply_page`` in pages of 100), start ``change-proxy
 serve`` as a child process, then time (best of ``--runs`` after a warm-up) an unpaged pull, a
 paged pull (``limit`` + ``since``, as Sesam pages) and the floor, while sampling the server's
 RSS. Prints a table and rewrites this backend's part of the ``## feed`` section of
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import signal
 import sqlite3
 import sys
@@ -48,6 +50,7 @@ from bench.common import (
     replace_section,
 )
 from bench.contacts import contacts, entity_ids
+from proxy.api.slots import FEED_CONCURRENCY
 from proxy.diff import Fingerprinter, prepare
 from proxy.store import Store, migrate
 
@@ -65,6 +68,17 @@ TARGET_PEAK_RSS = 150 * 10**6  # bytes (MB = 10^6 bytes), server peak during the
 
 SECTION = "## feed"
 BACKEND_HEADINGS = {"sqlite": "### SQLite", "postgresql": "### PostgreSQL"}
+# Runs with --record-kb above 1 go to a subsection of their own, one sub-subsection a backend.
+LARGE_HEADING = "### Large records"
+LARGE_BACKEND_HEADINGS = {"sqlite": "#### SQLite", "postgresql": "#### PostgreSQL"}
+LARGE_INTRO = f"""{LARGE_HEADING}
+
+The same measurements on records of `--record-kb` KB (a contact padded with a few hundred
+further properties from a portal's catalogue, as a pull of every property returns them;
+`bench/contacts.py`), where what counts is the server's memory: a pull must not hold more
+than a few batches, however large the records. Throughput is reported in MB/s; the
+entities/s target applies to the ~1 KB records above only.
+"""
 FEED_INTRO = f"""{SECTION}
 
 `GET /contacts` served by the real `change-proxy serve` process (sync disabled) out of a mirror
@@ -121,6 +135,16 @@ class Pull:
 
 
 @dataclass
+class Concurrent:
+    """Several unpaged pulls at once: more than the server lets stream at a time."""
+
+    pulls: int
+    slots: int
+    seconds: float  # first request to last body byte
+    peak_rss: int
+
+
+@dataclass
 class Floor:
     seconds: float
     out_bytes: int
@@ -143,12 +167,14 @@ class Report:
     limit: int
     runs: int
     ingest: Ingest
+    record_kb: int = 1
     feed_mean_size: float = 0.0
     load_before: str = ""  # load averages when the measurements began
     other_cpu: str = ""  # what the rest of the machine did meanwhile
     idle_rss: int = 0
     rss_after: int = 0
     warmup_peak_rss: int = 0
+    concurrent: Concurrent | None = None
     unpaged: list[Pull] = field(default_factory=list)
     paged: list[Pull] = field(default_factory=list)
     floor: list[Floor] = field(default_factory=list)
@@ -177,9 +203,33 @@ class Report:
         """The largest server RSS seen during any unpaged pull, the warm-up included."""
         return max([self.warmup_peak_rss, *(p.peak_rss for p in self.unpaged)])
 
+    @property
+    def large(self) -> bool:
+        return self.record_kb > 1
+
     def targets(self) -> list[Target]:
         unpaged = self.rate(self.best_unpaged.seconds)
         ratio = self.rate(self.best_floor.seconds) / unpaged
+        rss = Target(
+            "server peak RSS during the unpaged pull",
+            f"< {TARGET_PEAK_RSS / 10**6:.0f} MB",
+            f"{_mb(self.peak_rss)} MB",
+            self.peak_rss < TARGET_PEAK_RSS,
+        )
+        targets = [rss]
+        if self.concurrent is not None:
+            c = self.concurrent
+            targets.append(
+                Target(
+                    f"server peak RSS during {c.pulls} unpaged pulls at once ({c.slots} stream, "
+                    f"{c.pulls - c.slots} wait{'s' if c.pulls - c.slots == 1 else ''})",
+                    f"< {TARGET_PEAK_RSS / 10**6:.0f} MB",
+                    f"{_mb(c.peak_rss)} MB",
+                    c.peak_rss < TARGET_PEAK_RSS,
+                )
+            )
+        if self.large:
+            return targets
         return [
             Target(
                 "unpaged throughput",
@@ -193,12 +243,7 @@ class Report:
                 f"{ratio:.2f}x",
                 ratio <= TARGET_FLOOR_RATIO,
             ),
-            Target(
-                "server peak RSS during the unpaged pull",
-                f"< {TARGET_PEAK_RSS / 10**6:.0f} MB",
-                f"{_mb(self.peak_rss)} MB",
-                self.peak_rss < TARGET_PEAK_RSS,
-            ),
+            *targets,
         ]
 
 
@@ -209,22 +254,24 @@ def _mb(n: int) -> str:
 # --- step 2: the mirror -----------------------------------------------------------------------
 
 
-async def ingest(url: str, n: int) -> Ingest:
+async def ingest(url: str, n: int, record_kb: int = 1) -> Ingest:
     """N contacts through the project's real write path, pages of 100, one complete full
-    scan; times only the project's code (generating the records is left out)."""
+    scan; times only the project's code (generating the records is left out). Records are
+    ~1 KB contacts, or with ``record_kb`` above 1 padded to about that many KB."""
     store = Store.open(url)
     try:
         await migrate.upgrade(store.engine)
-        await store.register_object_types([OBJECT_TYPE])
+        await store.changes.register_object_types([OBJECT_TYPE])
         fingerprint = Fingerprinter()
         busy = 0.0
         created = 0
         page_seconds: list[float] = []
         started = time.perf_counter()
-        scan = await store.begin_scan(OBJECT_TYPE)
+        scan = await store.begin_run(OBJECT_TYPE)
         busy += time.perf_counter() - started
         page: list[dict[str, Any]] = []
-        for record in contacts(n):
+        record_bytes = record_kb * 1000 if record_kb > 1 else None
+        for record in contacts(n, record_bytes=record_bytes):
             page.append(record)
             if len(page) < INGEST_PAGE:
                 continue
@@ -242,8 +289,9 @@ async def ingest(url: str, n: int) -> Ingest:
             created += result.created
         busy += sum(page_seconds)
         t0 = time.perf_counter()
-        await scan.complete_full_scan()
-        await scan.finish()
+        await scan.flush_sightings()
+        await store.scans.complete(OBJECT_TYPE)  # the feed answers from here on
+        await scan.finish("succeeded")
         busy += time.perf_counter() - t0
         if created != n:
             raise BenchError(f"ingest created {created} entities, expected {n}")
@@ -305,7 +353,10 @@ def _verify(entities: Any, expected: Sequence[str], what: str) -> None:
 
 
 async def pull_unpaged(
-    session: aiohttp.ClientSession, server: ServerProcess, expected: Sequence[str]
+    session: aiohttp.ClientSession,
+    server: ServerProcess,
+    expected: Sequence[str],
+    keep: list[bytes] | None = None,
 ) -> Pull:
     url = f"{server.base_url}/{OBJECT_TYPE}"
     cpu_before = server.process.cpu_times()
@@ -318,6 +369,9 @@ async def pull_unpaged(
     entities = orjson.loads(body)
     parse = time.perf_counter() - t0
     _verify(entities, expected, "unpaged pull")
+    del entities
+    if keep is not None:
+        keep.append(body)
     return Pull(
         seconds=seconds,
         body_bytes=len(body),
@@ -327,6 +381,36 @@ async def pull_unpaged(
         - (cpu_before.user + cpu_before.system),
         peak_rss=rss.peak,
     )
+
+
+async def _digest(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
+    """(length, blake2b) of a 200 body, read as it streams in: several large bodies at once
+    must not all sit in the benchmark's memory."""
+    digest = hashlib.blake2b()
+    size = 0
+    async with session.get(url) as resp:
+        if resp.status != 200:
+            raise BenchError(f"GET {url}: {resp.status} {(await resp.read())[:300]!r}")
+        async for chunk in resp.content.iter_any():
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.digest()
+
+
+async def pull_concurrent(
+    session: aiohttp.ClientSession, server: ServerProcess, pulls: int, reference: bytes
+) -> Concurrent:
+    """``pulls`` unpaged pulls at once, each verified byte for byte against ``reference``
+    (a single pull's body: nothing writes meanwhile, so every pull must return it)."""
+    url = f"{server.base_url}/{OBJECT_TYPE}"
+    want = (len(reference), hashlib.blake2b(reference).digest())
+    with RssSampler(server.process) as rss:
+        started = time.perf_counter()
+        bodies = await asyncio.gather(*(_digest(session, url) for _ in range(pulls)))
+        seconds = time.perf_counter() - started
+    if any(body != want for body in bodies):
+        raise BenchError("concurrent pulls: a body differs from the single pull's")
+    return Concurrent(pulls=pulls, slots=FEED_CONCURRENCY, seconds=seconds, peak_rss=rss.peak)
 
 
 async def pull_paged(
@@ -450,7 +534,8 @@ async def _measure(
     timeout = aiohttp.ClientTimeout(total=600, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         report.idle_rss = server.process.memory_info().rss
-        warm = await pull_unpaged(session, server, expected)
+        reference: list[bytes] = []
+        warm = await pull_unpaged(session, server, expected, keep=reference)
         report.warmup_peak_rss = warm.peak_rss
         report.feed_mean_size = warm.body_bytes / report.n
         for i in range(runs):
@@ -463,6 +548,15 @@ async def _measure(
             report.paged.append(pull)
             _progress(f"paged {i + 1}/{runs}: {pull.seconds:.2f} s in {pull.requests} requests")
         report.rss_after = server.process.memory_info().rss
+        # Last: the memory a process takes for several pulls at once is not all given back
+        # to the system afterwards, and would show in the figures above.
+        report.concurrent = await pull_concurrent(
+            session, server, FEED_CONCURRENCY + 1, reference.pop()
+        )
+        _progress(
+            f"{report.concurrent.pulls} unpaged pulls at once: "
+            f"{report.concurrent.seconds:.2f} s, peak RSS {_mb(report.concurrent.peak_rss)} MB"
+        )
     await floor_once(floor_conn, report.n)
     for i in range(runs):
         await asyncio.sleep(0)  # the SQLite floor never awaits: let a Ctrl-C cancel us here
@@ -479,26 +573,35 @@ def _progress(message: str) -> None:
 
 
 def _rows(report: Report) -> list[tuple[str, str, str, str]]:
-    """(measure, time, entities/s, floor ratio) for the printed and the written table."""
-    floor_rate = report.rate(report.best_floor.seconds)
+    """(measure, time, rate, floor ratio) for the printed and the written table; the rate is
+    entities/s, or MB/s of feed JSON for large records."""
     unpaged, paged, floor = report.best_unpaged, report.best_paged, report.best_floor
+
+    def rate(seconds: float) -> str:
+        if report.large:
+            return f"{report.n * report.feed_mean_size / 10**6 / seconds:,.0f}"
+        return f"{report.rate(seconds):,.0f}"
+
+    def ratio(seconds: float) -> str:
+        return f"{seconds / floor.seconds:.2f}x"
+
     return [
         (
             "unpaged `GET /contacts`",
             f"{unpaged.seconds:.2f} s",
-            f"{report.rate(unpaged.seconds):,.0f}",
-            f"{floor_rate / report.rate(unpaged.seconds):.2f}x",
+            rate(unpaged.seconds),
+            ratio(unpaged.seconds),
         ),
         (
             f"paged `?limit={report.limit}&since=…` ({paged.requests} requests)",
             f"{paged.seconds:.2f} s",
-            f"{report.rate(paged.seconds):,.0f}",
-            f"{floor_rate / report.rate(paged.seconds):.2f}x",
+            rate(paged.seconds),
+            ratio(paged.seconds),
         ),
         (
             "floor: one `SELECT` + `orjson.dumps`",
             f"{floor.seconds:.2f} s",
-            f"{floor_rate:,.0f}",
+            rate(floor.seconds),
             "1.00x",
         ),
     ]
@@ -509,7 +612,7 @@ def _details(report: Report) -> list[str]:
     first_tenth, last_tenth = report.ingest.decile_rates()
     return [
         f"ingest (extra): {report.n:,} contacts in {report.ingest.pages:,} pages of "
-        f"{INGEST_PAGE} through `ScanWriter.apply_page` + `complete_full_scan`: "
+        f"{INGEST_PAGE} through `RunWriter.apply_page`, then the scan marked complete: "
         f"{report.ingest.seconds:.1f} s, {report.ingest.rate:,.0f} contacts/s "
         f"({first_tenth:,.0f}/s over the first tenth of the pages, {last_tenth:,.0f}/s over "
         "the last)",
@@ -525,6 +628,15 @@ def _details(report: Report) -> list[str]:
         + ", ".join(_mb(p.peak_rss) for p in report.unpaged)
         + f" MB); peak {_mb(max(p.peak_rss for p in report.paged))} MB during the paged pulls; "
         f"{_mb(report.rss_after)} MB after them",
+        *(
+            [
+                f"{c.pulls} unpaged pulls at once (the server streams {c.slots}, the rest wait "
+                f"for a slot): {c.seconds:.2f} s from the first request to the last byte, "
+                f"every body identical to the single pull's; server peak RSS {_mb(c.peak_rss)} MB"
+            ]
+            if (c := report.concurrent) is not None
+            else []
+        ),
         "all runs (s): unpaged "
         + ", ".join(f"{p.seconds:.2f}" for p in report.unpaged)
         + "; paged "
@@ -539,8 +651,9 @@ def print_report(report: Report) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"feed, {report.database}, N={report.n:,}")
-    for column in ("measure", "time", "entities/s", "floor ratio"):
+    size = f", {report.record_kb} KB records" if report.large else ""
+    table = Table(title=f"feed, {report.database}, N={report.n:,}{size}")
+    for column in ("measure", "time", _rate_unit(report), "floor ratio"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     for row in _rows(report):
         table.add_row(*(cell.replace("`", "") for cell in row))
@@ -560,8 +673,16 @@ def print_report(report: Report) -> None:
         console.print(line.replace("`", ""), highlight=False)
 
 
+def _rate_unit(report: Report) -> str:
+    return "MB/s" if report.large else "entities/s"
+
+
+def _heading(report: Report) -> str:
+    return (LARGE_BACKEND_HEADINGS if report.large else BACKEND_HEADINGS)[report.backend]
+
+
 def backend_section(report: Report, when: datetime) -> str:
-    heading = BACKEND_HEADINGS[report.backend]
+    heading = _heading(report)
     lines = [
         heading,
         "",
@@ -574,7 +695,8 @@ def backend_section(report: Report, when: datetime) -> str:
         f"stored JSON ({report.feed_mean_size:,.0f} B per feed entity with `_id`, `_updated`, "
         "`_deleted`)",
         "",
-        f"| measure (best of {report.runs}) | time | entities/s | floor rate / this rate |",
+        f"| measure (best of {report.runs}) | time | {_rate_unit(report)} "
+        "| floor rate / this rate |",
         "| --- | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
@@ -590,19 +712,37 @@ def backend_section(report: Report, when: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rebuild(intro: str, old: str | None, headings: Sequence[str], new: dict[str, str]) -> str:
+    """``intro`` followed by the subsections ``headings``: from ``new`` where given, else as
+    they are in ``old`` (the section as it was), in that order."""
+    section = intro
+    for heading in headings:
+        sub = new.get(heading) or (get_section(old, heading) if old is not None else None)
+        if sub is not None:
+            section = replace_section(section, heading, sub)
+    return section
+
+
 def write_results(path: Path, report: Report, when: datetime) -> None:
-    """Replace this backend's subsection of ``## feed``; leave everything else as it is."""
+    """Replace this run's subsection of ``## feed`` (its backend's, among the ~1 KB runs or
+    under ``### Large records``); leave everything else as it is."""
     text = path.read_text() if path.exists() else RESULTS_PREAMBLE
     old = get_section(text, SECTION)
-    section = FEED_INTRO
-    if old is not None:  # keep the other backend's subsection
-        for heading in BACKEND_HEADINGS.values():
-            sub = get_section(old, heading)
-            if sub is not None:
-                section = replace_section(section, heading, sub)
-    section = replace_section(
-        section, BACKEND_HEADINGS[report.backend], backend_section(report, when)
+    old_large = get_section(old, LARGE_HEADING) if old is not None else None
+    mine = {_heading(report): backend_section(report, when)}
+    large = _rebuild(
+        LARGE_INTRO,
+        old_large,
+        list(LARGE_BACKEND_HEADINGS.values()),
+        mine if report.large else {},
     )
+    # The small-record backend headings (###) end at the large subsection's heading, so the
+    # large runs are read separately above and always written last.
+    section = _rebuild(
+        FEED_INTRO, old, list(BACKEND_HEADINGS.values()), {} if report.large else mine
+    )
+    if report.large or old_large is not None:
+        section = replace_section(section, LARGE_HEADING, large)
     path.write_text(replace_section(text, SECTION, section))
 
 
@@ -623,6 +763,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (bench/RESULTS.md)")
     parser.add_argument("--runs", type=int, default=3, help="measured runs per figure (3)")
     parser.add_argument("--limit", type=int, default=1000, help="page size of the paged pull")
+    parser.add_argument(
+        "--record-kb",
+        type=int,
+        default=1,
+        help="record size: 1 (default) stores ~1 KB contacts; more pads each to about that "
+        "many KB with further properties (results go under '### Large records')",
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     return parser
@@ -637,8 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM cleans up like Ctrl-C does: stop the server, drop the database.
     signal.signal(signal.SIGTERM, _interrupt)
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    if args.n < 1 or args.runs < 1 or args.limit < 1:
-        print("bench.feed: --n, --runs and --limit must be positive", file=sys.stderr)
+    if min(args.n, args.runs, args.limit, args.record_kb) < 1:
+        print("bench.feed: --n, --runs, --limit and --record-kb must be positive", file=sys.stderr)
         return 2
     started = time.perf_counter()
     when = datetime.now(UTC)
@@ -649,8 +796,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         database = db.describe()
-        _progress(f"storing {args.n:,} contacts in {database} ...")
-        stored = asyncio.run(ingest(db.url, args.n))
+        size = f" of ~{args.record_kb} KB" if args.record_kb > 1 else ""
+        _progress(f"storing {args.n:,} contacts{size} in {database} ...")
+        stored = asyncio.run(ingest(db.url, args.n, args.record_kb))
         _progress(f"stored in {stored.seconds:.1f} s ({stored.rate:,.0f}/s); starting the server")
         report = Report(
             backend=db.backend,
@@ -660,6 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             limit=args.limit,
             runs=args.runs,
             ingest=stored,
+            record_kb=args.record_kb,
         )
         with ServerProcess(db.url, db.workdir / "server.log") as server:
             try:

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from proxy.api import admin, feed, health, openapi
 from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
-from proxy.api.keys import CLIENT, METRICS, OWNER, SCHEDULER, SETTINGS, STORE
+from proxy.api.keys import CLIENT, FEED_SLOTS, METRICS, OWNER, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
+from proxy.api.slots import FEED_CONCURRENCY, FEED_SLOT_WAIT_SECONDS, FeedSlots
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
 from proxy.sources.http import source_session
@@ -23,16 +24,27 @@ from proxy.worker import process_owner
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    schedule: bool = True,
+    feed_concurrency: int = FEED_CONCURRENCY,
+    feed_slot_wait_s: float = FEED_SLOT_WAIT_SECONDS,
+) -> web.Application:
     """The HTTP app. With ``schedule`` (the default) syncs run by themselves; without, only
-    when requested through the admin routes."""
+    when requested through the admin routes. At most ``feed_concurrency`` feed responses
+    stream at once; a pull waits up to ``feed_slot_wait_s`` for its turn (the defaults are
+    measured; tests lower them)."""
     app = web.Application(
         middlewares=[error_middleware, bounded_body, admin.admin_auth],
         client_max_size=MAX_REQUEST_BODY,
     )
     app[SETTINGS] = settings
     app[OWNER] = process_owner()
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics = Metrics()
+    app[FEED_SLOTS] = slots = FeedSlots(feed_concurrency, feed_slot_wait_s)
+    metrics.feed_streaming.set_function(lambda: slots.streaming)
+    metrics.feed_waiting.set_function(lambda: slots.waiting)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_client_ctx)
     app.cleanup_ctx.append(_scheduler_ctx(schedule))

@@ -26,6 +26,10 @@ class NotReady(ProxyError):
     """The object type's mirror is not complete yet (no full sync has finished)."""
 
 
+class FeedBusy(NotReady):
+    """Every feed slot stayed taken for as long as a pull may wait for one."""
+
+
 # --- upstream (source API) failures, by recovery strategy ----------------------------------
 
 

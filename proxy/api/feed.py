@@ -1,8 +1,10 @@
-"""The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>``.
+"""The Sesam JSON-pull feed: ``GET /<object_type>`` and ``GET /get_<object_type>`` (and
+``HEAD``: the same answer without a body).
 
 The stored JSON of each record is spliced, not re-parsed: ``{"_id":…,"_updated":…,
 "_deleted":…,`` + the stored object without its opening brace (the store builds that text;
-see ``FeedReader.feed_json``).
+see ``FeedReader.feed_json``). At most a few responses stream at once (``FeedSlots``): each
+holds a few batches of memory, and the others wait their turn.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from proxy.api.auth import check_bearer
 from proxy.api.errors import Handler
-from proxy.api.keys import METRICS, SETTINGS, STORE, STREAM_STARTED
+from proxy.api.keys import FEED_SLOTS, METRICS, SETTINGS, STORE, STREAM_STARTED
 from proxy.api.params import parse_limit, parse_since
-from proxy.errors import BadRequest, NotReady
+from proxy.errors import BadRequest, FeedBusy, NotReady
 
 
 def encode_chunk(entities: list[bytes], *, first: bool) -> bytes:
@@ -39,16 +41,16 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         since = parse_since(request.query.get("since"))
         limit = parse_limit(request.query.get("limit"))
         reader = request.app[STORE].reader
-        status = await reader.object_status(object_type)
-        if status is None or not status.ready:
+        head = await reader.feed_head(object_type)
+        if head is None or not head.ready:
             raise NotReady(
                 f"the {object_type} mirror is not complete yet: its first full sync has not "
                 "finished; try again later"
             )
-        if since > status.last_change_seq:
+        if since > head.last_change_seq:
             raise BadRequest(
                 f"since={since} is ahead of this feed (last _updated is "
-                f"{status.last_change_seq}); the mirror database was replaced, so reset the pipe"
+                f"{head.last_change_seq}); the mirror database was replaced, so reset the pipe"
             )
     except (BadRequest, NotReady) as exc:
         metrics.feed_requests.labels(
@@ -56,18 +58,42 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
         ).inc()
         raise
 
+    if request.method == hdrs.METH_HEAD:
+        # aiohttp answers HEAD with the GET handler: the same checks, the same status and
+        # headers, and no body. Nothing is read or streamed, so no slot is taken.
+        metrics.feed_requests.labels(object_type, "200").inc()
+        return web.Response(headers={"Content-Type": "application/json"})
+    try:
+        async with request.app[FEED_SLOTS].slot():
+            return await _stream(
+                request, object_type, since=since, upto=head.last_change_seq, limit=limit
+            )
+    except FeedBusy:
+        metrics.feed_requests.labels(object_type, "503").inc()
+        raise
+
+
+async def _stream(
+    request: web.Request, object_type: str, *, since: int, upto: int, limit: int | None
+) -> web.StreamResponse:
+    metrics = request.app[METRICS]
     started = time.perf_counter()
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     request[STREAM_STARTED] = True
     await response.write(b"[")
     first, sent = True, 0
-    batches = reader.feed_json(object_type, since=since, upto=status.last_change_seq, limit=limit)
+    batches = request.app[STORE].reader.feed_json(object_type, since=since, upto=upto, limit=limit)
     async with contextlib.aclosing(batches):  # a client that hangs up stops the reads at once
         async for rows in batches:
-            await response.write(encode_chunk(rows, first=first))
+            chunk = encode_chunk(rows, first=first)
             first = False
             sent += len(rows)
+            # A pull's memory is a few batches' worth: drop each as soon as it is no longer
+            # needed (these are the only references; see feed_json), not at the next batch.
+            del rows
+            await response.write(chunk)
+            del chunk
     await response.write(b"]")
     await response.write_eof()
     metrics.feed_requests.labels(object_type, "200").inc()

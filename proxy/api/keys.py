@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.api.metrics import Metrics
+from proxy.api.slots import FeedSlots
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
 from proxy.sources.hubspot import HubSpotClient
@@ -15,6 +16,7 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CLIENT = web.AppKey("hubspot_client", HubSpotClient)
 SCHEDULER = web.AppKey("scheduler", SyncScheduler)
+FEED_SLOTS = web.AppKey("feed_slots", FeedSlots)
 # This app's name in leases, run records and the User-Agent it sends the source.
 OWNER = web.AppKey("owner", str)
 

@@ -41,6 +41,16 @@ class Metrics:
             ["object_type"],
             registry=self.registry,
         )
+        self.feed_streaming = Gauge(
+            "change_proxy_feed_streaming",
+            "Feed responses streaming now (at most the process's feed slots)",
+            registry=self.registry,
+        )
+        self.feed_waiting = Gauge(
+            "change_proxy_feed_waiting",
+            "Feed requests waiting for a slot to stream",
+            registry=self.registry,
+        )
         self.feed_seconds = Histogram(
             "change_proxy_feed_seconds",
             "Time to stream one feed response",

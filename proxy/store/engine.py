@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,19 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     async_url, connect_args = postgres_connect_args(async_url)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
-    return create_async_engine(async_url, **kwargs)
+    engine = create_async_engine(async_url, **kwargs)
+    _CONNECT_ARGS[engine] = kwargs["connect_args"]
+    return engine
+
+
+# What each engine passes asyncpg besides its URL, for connections opened beside it (the
+# feed's own): the same TLS and timeouts.
+_CONNECT_ARGS: weakref.WeakKeyDictionary[AsyncEngine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def connect_args(engine: AsyncEngine) -> dict[str, Any]:
+    """The keyword arguments for ``asyncpg.connect`` that ``engine`` uses (Postgres)."""
+    return dict(_CONNECT_ARGS.get(engine, {}))
 
 
 def create_sqlite_writer(engine: AsyncEngine) -> sa.Engine:

@@ -133,11 +133,11 @@ async def test_a_failed_full_sync_is_retried_with_backoff(
         sim, schedule=True, HUBSPOT_MAX_TRIES="1", SYNC_INTERVAL_SECONDS="0", FULL_SYNC_CRON=""
     )
 
-    async def ready() -> bool:
-        status = await rig.store.reader.object_status("contacts")
-        return bool(status and status.ready)
+    async def retried() -> bool:
+        last = await rig.store.runs.last("contacts", status=None)
+        return last is not None and last.status == "succeeded"
 
-    await wait_until(ready, what="the retried full sync")
+    await wait_until(retried, what="the retried full sync")
     runs = sorted(await rig.store.runs.recent(limit=10), key=lambda r: r.id)
     assert [(r.status, r.trigger) for r in runs] == [
         ("failed", "startup"),
