@@ -26,6 +26,7 @@ from tests.processes import ServeProcess, SimulatorProcess
 SEED_ENV = "SLOW_SEED"
 HOSTNAME = socket.gethostname()
 FINISHED = ("succeeded", "failed", "interrupted")
+Condition = Callable[[], Awaitable[bool]]
 # How long the reader waits before asking again once it has caught up (a poll interval:
 # Sesam asks on its schedule, not when told that something changed).
 READER_POLL_S = 0.05
@@ -43,6 +44,13 @@ def owner_of(serve: ServeProcess) -> str:
     the process's own secret, but host and pid name it."""
     assert serve.proc is not None
     return f"{HOSTNAME}:{serve.proc.pid}:"
+
+
+def log_lines(serve: ServeProcess, lines: int = 30) -> str:
+    """The end of a serve process's log without its access lines (the tests poll)."""
+    text = serve.log_path.read_text(errors="replace") if serve.log_path.exists() else ""
+    kept = [line for line in text.splitlines() if "proxy.access" not in line]
+    return "\n".join(kept[-lines:])
 
 
 def user_agent_owner(client: str) -> str:
@@ -90,7 +98,8 @@ class SesamReader:
     requests: int = 0
     pages: int = 0
     entities: int = 0
-    connection_failures: int = 0
+    refused: int = 0  # no connection: the server was down
+    dropped: int = 0  # the connection broke during the request: the server was killed
     not_ready: int = 0
     ready: bool = False
     errors: list[str] = field(default_factory=list)
@@ -107,7 +116,7 @@ class SesamReader:
     def summary(self) -> str:
         return (
             f"{self.requests} reader requests ({self.pages} pages, {self.entities} entities, "
-            f"{self.connection_failures} refused/dropped while the server was down, "
+            f"{self.refused} refused and {self.dropped} dropped by a dead server, "
             f"{self.not_ready} not-ready 503s), {len(self.errors)} errors"
         )
 
@@ -124,7 +133,10 @@ class SesamReader:
                 status, headers = resp.status, resp.headers
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             if not was_up or self.life.generation != generation:
-                self.connection_failures += 1
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    self.refused += 1
+                else:
+                    self.dropped += 1
             else:
                 self.errors.append(
                     f"since={self.since}: {type(exc).__name__}: {exc} while the server was up "
@@ -319,8 +331,23 @@ AIMS = ("full", "incremental", "moment")
 
 
 async def sim_requests(sim: SimulatorProcess, route: str) -> int:
+    """How many requests of ``route`` (list, search, …) the simulator has answered."""
     stats = await sim.call("GET", "/_sim/stats")
     return int(stats["requests"].get(route, 0))
+
+
+async def wait_for_requests(
+    sim: SimulatorProcess, route: str, count: int, *, base: int = 0, also: Condition | None = None
+) -> None:
+    """Until the simulator has answered ``count`` more requests of ``route`` than ``base``
+    (or ``also`` holds)."""
+
+    async def enough() -> bool:
+        if await sim_requests(sim, route) - base >= count:
+            return True
+        return also is not None and await also()
+
+    await wait_until(enough, timeout=60, what=f"{count} {route} requests")
 
 
 async def aim_kill(
@@ -337,24 +364,17 @@ async def aim_kill(
         pages = rng.randint(1, contacts // 100 + 4)
         base = await sim_requests(sim, "list")
 
-        async def far_enough() -> bool:
-            if await sim_requests(sim, "list") - base >= pages:
-                return True
+        async def over() -> bool:
             run = await admin.admin("GET", f"/admin/runs/{run_id}")
             return run["status"] in FINISHED
 
-        await wait_until(far_enough, timeout=60, what=f"full run {run_id} to list {pages} pages")
+        await wait_for_requests(sim, "list", pages, base=base, also=over)
         return f"full run {run_id} requested, killed after {pages} list pages or its end"
     if aim == "incremental":
         # Each incremental re-reads the records modified within SEARCH_OVERLAP_SECONDS (at
         # first: all of them), 200 a page; the count may run on into the next run.
         pages = rng.randint(1, contacts // 200 + 1)
-        base = await sim_requests(sim, "search")
-
-        async def searched() -> bool:
-            return await sim_requests(sim, "search") - base >= pages
-
-        await wait_until(searched, timeout=60, what=f"{pages} search requests")
+        await wait_for_requests(sim, "search", pages, base=await sim_requests(sim, "search"))
         return f"killed after {pages} search pages"
     assert aim == "moment", aim
     moment = rng.uniform(0, 1.5)
@@ -362,7 +382,22 @@ async def aim_kill(
     return f"killed {moment:.2f} s into the round"
 
 
-def holds_lease(serve: ServeProcess) -> Callable[[], Awaitable[bool]]:
+async def runs_left_running(serve: ServeProcess) -> list[dict[str, Any]]:
+    """Once ``serve`` (which holds the lease) has started a run of its own, the runs of
+    other processes still marked running: none may be, since a new holder records its dead
+    predecessor's run interrupted before it claims one (``SyncWorker._on_acquired``)."""
+    me = owner_of(serve)
+    runs: list[dict[str, Any]] = []
+
+    async def started() -> bool:
+        runs[:] = (await serve.admin("GET", "/admin/runs?limit=50"))["runs"]
+        return any((r["owner"] or "").startswith(me) for r in runs)
+
+    await wait_until(started, timeout=30, what=f"{serve.name} to start a run")
+    return [r for r in runs if r["status"] == "running" and not (r["owner"] or "").startswith(me)]
+
+
+def holds_lease(serve: ServeProcess) -> Condition:
     """A condition: ``serve`` says it is the process that runs the contacts syncs."""
 
     async def check() -> bool:

@@ -41,8 +41,10 @@ from tests.slow.harness import (
     last_updated,
     owner_of,
     pull_all,
+    runs_left_running,
     seed_from_env,
     stale_modified_dates,
+    wait_for_requests,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -66,15 +68,18 @@ class Kill:
     hit: str = "?"  # full | incremental | idle: what the run records say it interrupted
 
 
-def classify_kills(kills: list[Kill], runs: list[dict[str, Any]]) -> list[str]:
-    """Set each kill's ``hit`` from the run records; returns what is wrong with them."""
+def classify_kills(
+    kills: list[Kill], runs: list[dict[str, Any]], left_running: set[int]
+) -> list[str]:
+    """Set each kill's ``hit`` from the run records; returns what is wrong with them, apart
+    from the runs in ``left_running`` (reported on their own)."""
     problems: list[str] = []
     for kill in kills:
         mine = [r for r in runs if (r["owner"] or "").startswith(kill.owner)]
         left = [r["id"] for r in mine if r["status"] not in FINISHED]
-        if left:
+        if set(left) - left_running:
             problems.append(f"kill {kill.number}: runs {left} of the killed process never ended")
-        interrupted = [r for r in mine if r["status"] == "interrupted"]
+        interrupted = [r for r in mine if r["status"] == "interrupted" or r["id"] in left_running]
         if len(interrupted) > 1:
             problems.append(f"kill {kill.number}: more than one run interrupted: {interrupted}")
         kill.hit = interrupted[0]["mode"] if interrupted else "idle"
@@ -98,6 +103,7 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
     stop = asyncio.Event()
     reader_task: asyncio.Task[None] | None = None
     kills: list[Kill] = []
+    left_running: list[dict[str, Any]] = []
     upstream: Upstream | None = None
     evidence: dict[str, Any] = {"seed": seed, "backend": backend}
 
@@ -124,8 +130,15 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
 
         for number in range(1, KILLS + 1):
             await upstream.change(rng.randint(1, 8), f"round {number}")
-            aim = rng.choices(AIMS, weights=(4, 4, 2))[0]
-            detail = await aim_kill(serve, sim, rng, aim, contacts=CONTACTS)
+            if number == 1:
+                # The first kill lands in the first full sync, while the feed answers 503:
+                # the next process must resume it, and the feed open only once it is done.
+                aim, pages = "full", rng.randint(1, CONTACTS // 100 - 5)
+                await wait_for_requests(sim, "list", pages)
+                detail = f"killed after {pages} list pages of the first full sync"
+            else:
+                aim = rng.choices(AIMS, weights=(4, 4, 2))[0]
+                detail = await aim_kill(serve, sim, rng, aim, contacts=CONTACTS)
             kills.append(Kill(number, aim, owner_of(serve), detail))
             life.killing()
             serve.kill()
@@ -136,6 +149,11 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
                 holds_lease(serve),
                 timeout=30,
                 what=f"the process started after kill {number} to take the lease over",
+            )
+            # A product bug (test_takeover_records.py) leaves the killed run "running" now
+            # and then: noted here, judged at the end, after everything else.
+            left_running.extend(
+                {"after_kill": number, **run} for run in await runs_left_running(serve)
             )
             check_reader(reader)
 
@@ -161,9 +179,10 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
         fresh = await pull_all(serve.url, since=0)
         fresh_view = {entity["_id"]: entity for entity in fresh}
         runs = await all_runs(serve)
-        run_problems = classify_kills(kills, runs)
+        run_problems = classify_kills(kills, runs, {r["id"] for r in left_running})
         evidence.update(
             kills=[asdict(k) for k in kills],
+            left_running=left_running,
             final_runs=final_runs,
             runs=runs,
             upstream_history=upstream.history,
@@ -193,9 +212,9 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
             )
         )
         assert not run_problems, f"{context} {run_problems}"
-        assert len(kills) >= KILLS
-
         hits = Counter(k.hit for k in kills)
+        assert kills[0].hit == "full", f"{context} the first kill missed the first full sync"
+        assert hits["incremental"] >= 1, f"{context} no kill interrupted an incremental: {kills}"
         failed = [f"{r['id']} {r['mode']}: {r['error']}" for r in runs if r["status"] == "failed"]
         resumed = sum(1 for r in runs if r["trigger"] == "resume")
         figures(
@@ -205,11 +224,26 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
             f"{reader.summary()}; {sum(upstream.counts.values())} upstream changes "
             f"{dict(upstream.counts)}; {len(snapshot['live'])} live upstream, "
             f"{sum(e['_deleted'] for e in reader.view.values())} tombstones, "
-            f"{stale_modified_dates(reader.view, snapshot)} touched-only; delay {delay} s, "
+            f"{stale_modified_dates(reader.view, snapshot)} touched-only; "
+            f"{len(left_running)} killed runs left 'running' by the successor; delay {delay} s, "
             f"seed {seed}"
         )
         if failed:
             figures(f"{backend}: failed runs: {failed}")
+        if left_running:
+            # Everything above holds; what fails is the run log's bookkeeping, a known
+            # product bug with its own deterministic, failing test. Its chance occurrence
+            # here shows as xfailed (with the evidence), not as a flaky failure of this test.
+            pytest.xfail(
+                f"{context} product bug (tests/slow/test_takeover_records.py): after "
+                f"{len(left_running)} of {len(kills)} kills the successor ran syncs while the "
+                f"killed process's run stayed 'running': "
+                + "; ".join(
+                    f"kill {r['after_kill']}: run {r['id']} {r['mode']} started "
+                    f"{r['started_at']} heartbeat {r['heartbeat_at']}"
+                    for r in left_running
+                )
+            )
     finally:
         stop.set()
         if reader_task is not None:

@@ -35,6 +35,7 @@ from tests.slow.harness import (
     differences,
     owner_of,
     pull_all,
+    runs_left_running,
     seed_from_env,
     user_agent_owner,
 )
@@ -102,6 +103,7 @@ async def test_three_replicas_one_caller_at_a_time_and_the_same_feed(
     started = 0
     replicas: list[ServeProcess] = []
     dead: list[ServeProcess] = []
+    left_running: list[dict[str, Any]] = []
 
     def replica() -> ServeProcess:
         nonlocal started
@@ -136,6 +138,12 @@ async def test_three_replicas_one_caller_at_a_time_and_the_same_feed(
             dead.append(doomed)
             await upstream.change(rng.randint(2, 8), f"round {round_}, after the kill")
             leaders.append(await find_leader(replicas, not_owner=leader.owner))
+            # A product bug (test_takeover_records.py) leaves the killed run "running" now
+            # and then: noted here, judged at the end, after everything else.
+            successor = next(r for r in replicas if r.name == leaders[-1].name)
+            left_running.extend(
+                {"after_kill": round_, **run} for run in await runs_left_running(successor)
+            )
             replicas.append(await replica().start())  # the orchestrator replaces it
 
         # HubSpot stops changing; converge through a replica that is not the leader.
@@ -195,5 +203,12 @@ async def test_three_replicas_one_caller_at_a_time_and_the_same_feed(
         f"leader named by /admin/status {', '.join(f'{t:.2f}' for t in named)} s, to its first "
         f"HubSpot request {', '.join(f'{t:.2f}' for t in takeovers)} s; "
         f"kills: {[leader.aim for leader in leaders[:-1]]}; {sum(upstream.counts.values())} "
-        f"upstream changes; delay {delay} s, seed {seed}"
+        f"upstream changes; {len(left_running)} killed runs left 'running' by the successor; "
+        f"delay {delay} s, seed {seed}"
     )
+    if left_running:
+        # Everything above holds; see test_kill_restart.py for why this is an xfail.
+        pytest.xfail(
+            f"{context} product bug (tests/slow/test_takeover_records.py): the new leader ran "
+            f"syncs while the killed leader's run stayed 'running': {left_running}"
+        )
