@@ -102,6 +102,8 @@ class SesamReader:
     dropped: int = 0  # the connection broke during the request: the server was killed
     not_ready: int = 0
     ready: bool = False
+    first_catch_up: set[str] | None = None
+    """The ids read by the time the reader first caught up with the feed (a short page)."""
     errors: list[str] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -176,6 +178,8 @@ class SesamReader:
             self.view[entity["_id"]] = entity
         if entities:
             self.since = entities[-1]["_updated"]
+        if len(entities) < self.page and self.first_catch_up is None:
+            self.first_catch_up = set(self.view)
         return len(entities) == self.page
 
 
@@ -258,6 +262,8 @@ class Upstream:
         self.live: set[str] = set(live)
         self.archived: set[str] = set()
         self.history: list[str] = []
+        self.removed: set[str] = set()
+        """Ids archived, GDPR-deleted or merged away at some point."""
         self.counts: dict[str, int] = dict.fromkeys(self.WEIGHTS, 0)
         self._stamp = 0
 
@@ -299,6 +305,7 @@ class Upstream:
         if op == "archive":
             (target,) = self._pick(self.live)
             await self.sim.mutate(op="archive", id=target)
+            self.removed.add(target)
             self.live.discard(target)
             self.archived.add(target)
             return f"archive {target}"
@@ -314,12 +321,14 @@ class Upstream:
             archived_only = self.archived and rng.random() < 0.3
             (target,) = self._pick(self.archived if archived_only else self.live | self.archived)
             await self.sim.mutate(op="gdpr_delete", id=target)
+            self.removed.add(target)
             self.live.discard(target)
             self.archived.discard(target)
             return f"gdpr_delete {target}"
         assert op == "merge", op
         primary, other = self._pick(self.live, 2)
         new_id = (await self.sim.mutate(op="merge", primary=primary, other=other))["id"]
+        self.removed.update({primary, other})
         self.live.difference_update({primary, other})
         self.live.add(new_id)
         return f"merge {primary}+{other} -> {new_id}"

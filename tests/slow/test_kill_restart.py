@@ -211,6 +211,16 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
                 for i in mismatched[:10]
             )
         )
+        # The feed opened only once a full sync had completed (the first one was killed):
+        # when the reader first caught up it had every contact HubSpot started with, but
+        # those removed since (which a scan may rightly never have seen).
+        assert reader.first_catch_up is not None
+        unseen = {str(i) for i in range(1, CONTACTS + 1)} - reader.first_catch_up
+        assert unseen <= upstream.removed, (
+            f"{context} when the reader first caught up, {len(unseen - upstream.removed)} "
+            f"contacts were missing from the feed: it opened before a full sync completed? "
+            f"e.g. {sorted(unseen - upstream.removed, key=int)[:10]}"
+        )
         assert not run_problems, f"{context} {run_problems}"
         hits = Counter(k.hit for k in kills)
         assert kills[0].hit == "full", f"{context} the first kill missed the first full sync"
