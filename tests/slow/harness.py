@@ -40,8 +40,8 @@ def seed_from_env() -> int:
 
 
 def owner_of(serve: ServeProcess) -> str:
-    """The prefix of the lease owner (``host:pid:token``) of a serve process: the token is
-    the process's own secret, but host and pid name it."""
+    """The prefix of a serve process's lease owner (``host:pid:token``): the token is
+    random, but host and pid name the process."""
     assert serve.proc is not None
     return f"{HOSTNAME}:{serve.proc.pid}:"
 

@@ -84,7 +84,7 @@ def classify_kills(
             problems.append(f"kill {kill.number}: more than one run interrupted: {interrupted}")
         kill.hit = interrupted[0]["mode"] if interrupted else "idle"
         for run in interrupted:
-            if "stopped beating" not in (run["error"] or ""):
+            if run["status"] == "interrupted" and "stopped beating" not in (run["error"] or ""):
                 problems.append(f"kill {kill.number}: run {run['id']} error {run['error']!r}")
     return problems
 
