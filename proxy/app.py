@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from proxy.api import admin, feed, health
-from proxy.api.errors import MAX_REQUEST_BODY, body_limit, error_middleware
+from proxy.api import admin, feed, health, openapi
+from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
 from proxy.api.keys import CLIENT, METRICS, OWNER, SCHEDULER, SETTINGS, STORE
 from proxy.api.metrics import Metrics
 from proxy.config import Settings
@@ -27,7 +27,7 @@ def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
     """The HTTP app. With ``schedule`` (the default) syncs run by themselves; without, only
     when requested through the admin routes."""
     app = web.Application(
-        middlewares=[error_middleware, body_limit, admin.admin_auth],
+        middlewares=[error_middleware, bounded_body, admin.admin_auth],
         client_max_size=MAX_REQUEST_BODY,
     )
     app[SETTINGS] = settings
@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, schedule: bool = True) -> web.Application:
     feed.add_routes(app, settings.object_types)
     admin.add_routes(app)
     health.add_routes(app)
+    openapi.add_routes(app, settings)
     return app
 
 

@@ -7,21 +7,23 @@ import argparse
 import asyncio
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
-from proxy.config import SETTINGS, Settings, load_settings, require
+from proxy.config import SETTINGS, Setting, Settings, load_settings, require
+from proxy.diagnose import diagnose
 from proxy.errors import ConfigError, ProxyError
 from proxy.logs import setup_logging
 
 log = logging.getLogger("proxy")
 
 
-def _settings_epilog() -> str:
-    lines = ["settings (environment variable, or the flag above; flag wins):"]
-    for s in SETTINGS:
-        default = "required" if s.required else f"default {s.default!r}"
-        lines.append(f"  {s.name:<24} {s.help} ({default})")
-    return "\n".join(lines)
+def _default(setting: Setting) -> str:
+    if setting.required:
+        return "required"
+    if setting.default is None:
+        return "default: unset"
+    return f"default: {setting.default}" if setting.default else "default: empty"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,11 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="HTTP server + scheduler; applies migrations at start",
-        epilog=_settings_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="change-proxy serve [--SETTING VALUE ...]",
+        description="Every setting is an environment variable (named in capitals below) or "
+        "this flag; the flag wins.",
     )
     for s in SETTINGS:
-        serve.add_argument(s.flag, dest=s.attr, metavar=s.name, help=f"{s.help} [{s.name}]")
+        serve.add_argument(
+            s.flag, dest=s.attr, metavar="VALUE", help=f"{s.name}: {s.help} ({_default(s)})"
+        )
 
     sync = sub.add_parser("sync", help="one sync run in the foreground; non-zero exit on failure")
     sync.add_argument("--object", default=None, help="object type (default: the first configured)")
@@ -87,42 +92,59 @@ def _overrides(args: argparse.Namespace) -> dict[str, str | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings(overrides=_overrides(args))
         setup_logging(settings)
-        if args.command == "serve":
-            return _serve(settings)
-        if args.command == "sync":
-            from proxy.commands import sync_once
-
-            require(settings, "HUBSPOT_ACCESS_TOKEN")
-            object_type = args.object or settings.object_types[0]
-            return asyncio.run(
-                sync_once(settings, object_type, full=args.full, wait_seconds=args.wait)
-            )
-        if args.command == "demo":
-            from proxy.commands import run_demo
-
-            return asyncio.run(
-                run_demo(
-                    settings,
-                    contacts=args.contacts,
-                    churn_interval=args.churn_interval,
-                    database_url=args.database_url,
-                )
-            )
-        if args.command == "status":
-            from proxy.status import print_status
-
-            return asyncio.run(print_status(settings, runs=args.runs))
-        if args.command == "db":
-            return asyncio.run(_db(settings, args))
+        return _run(args, settings)
     except ConfigError as exc:
         print(f"change-proxy: configuration error: {exc}", file=sys.stderr)
         return 2
     except ProxyError as exc:
         print(f"change-proxy: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if settings is None:
+            raise
+        found = diagnose(exc, settings.database_url, settings.host, settings.port)
+        if found is None:  # not a mistake we know how to explain: the traceback says most
+            raise
+        print(f"change-proxy: {found.message}", file=sys.stderr)
+        if settings.log_level.upper() == "DEBUG":
+            traceback.print_exception(exc, file=sys.stderr)
+        else:
+            print("(LOG_LEVEL=DEBUG prints the traceback)", file=sys.stderr)
+        return found.exit_code
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "sync":
+        from proxy.commands import sync_once
+
+        require(settings, "HUBSPOT_ACCESS_TOKEN")
+        object_type = args.object or settings.object_types[0]
+        return asyncio.run(sync_once(settings, object_type, full=args.full, wait_seconds=args.wait))
+    if args.command == "demo":
+        from proxy.commands import run_demo
+
+        return asyncio.run(
+            run_demo(
+                settings,
+                contacts=args.contacts,
+                churn_interval=args.churn_interval,
+                database_url=args.database_url,
+            )
+        )
+    if args.command == "status":
+        from proxy.status import print_status
+
+        return asyncio.run(print_status(settings, runs=args.runs))
+    if args.command == "db":
+        return asyncio.run(_db(settings, args))
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -149,6 +171,12 @@ def _serve(settings: Settings) -> int:
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
     from proxy.store import create_engine, migrate
+    from proxy.store.engine import sqlite_file
+
+    missing = sqlite_file(settings.database_url)
+    if args.db_command != "upgrade" and missing is not None and not missing.exists():
+        print(f"change-proxy: no database at {missing} (DATABASE_URL)", file=sys.stderr)
+        return 1
 
     engine = create_engine(settings.database_url)
     try:

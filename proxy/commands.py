@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -51,9 +52,9 @@ async def sync_once(
     settings: Settings, object_type: str, *, full: bool, wait_seconds: float = 0.0
 ) -> int:
     """One sync run in the foreground. A progress bar on a terminal, log lines otherwise;
-    exit status 0 on success, 1 on failure. The run takes the object type's lease first:
-    beside a running ``serve`` (or another ``sync``) it waits up to ``wait_seconds`` for it,
-    then gives up with exit status 1."""
+    exit status 0 on success, 2 when a setting is wrong (the token), 1 on other failures.
+    The run takes the object type's lease first: beside a running ``serve`` (or another
+    ``sync``) it waits up to ``wait_seconds`` for it, then gives up with exit status 1."""
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
@@ -78,7 +79,7 @@ async def sync_once(
                 return 1
             keeping = asyncio.create_task(lease.keep())
             try:
-                await store.runs.interrupt_abandoned(lease.ttl, object_type)
+                await store.runs.interrupt_others(object_type, lease.owner)
                 await runner.prepare_fingerprints(object_type)
                 status = await store.reader.object_status(object_type)
                 mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
@@ -107,7 +108,9 @@ async def sync_once(
     print(
         f"run {outcome.run_id}: {mode} sync of {object_type} {verdict}; {describe(outcome.counts)}"
     )
-    return 0 if outcome.succeeded else 1
+    if outcome.succeeded:
+        return 0
+    return 2 if outcome.configuration_error else 1
 
 
 async def _take_lease(store: Store, lease: LeaseKeeper, wait_seconds: float) -> bool:
@@ -207,5 +210,6 @@ Ctrl-C stops it.""",
         await churn_task
         await proxy_runner.cleanup()
         await sim_runner.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)  # the demo leaves nothing behind
     print("demo stopped", flush=True)
     return 0

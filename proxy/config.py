@@ -98,7 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
         "FULL_SYNC_CRON",
         _parse_str,
         "0 3 * * *",
-        "cron expression for the full rescan (reconciliation, deletions); empty disables",
+        "cron expression, in UTC, for the full rescan (reconciliation, deletions); empty disables",
     ),
     Setting(
         "ADMIN_TOKEN",

@@ -39,12 +39,15 @@ def secret_values(settings: Settings) -> list[str]:
     values: list[str] = []
     for s in SETTINGS:
         value = getattr(settings, s.attr)
-        if s.secret and isinstance(value, str) and value:
+        if not (s.secret and isinstance(value, str) and value):
+            continue
+        if "://" in value:  # a URL: its password alone is the secret (host and database
+            # name are what a person needs to see in a log)
+            userinfo = value.split("://", 1)[1].rpartition("@")[0]
+            if ":" in userinfo:
+                values.append(userinfo.split(":", 1)[1])
+        else:
             values.append(value)
-            if "://" in value and "@" in value:  # a URL: its password alone is the secret
-                userinfo = value.split("://", 1)[1].rpartition("@")[0]
-                if ":" in userinfo:
-                    values.append(userinfo.split(":", 1)[1])
     return values
 
 

@@ -10,7 +10,6 @@ holder's schedule queues runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from proxy.config import Settings
 from proxy.errors import ConfigError, UnknownObjectType
 from proxy.store import Store
 from proxy.sync import FULL, INCREMENTAL, MODES, RunOutcome, SyncRunner
-from proxy.worker import SyncWorker, process_owner
+from proxy.worker import SyncWorker, process_owner, wait_for_event
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +156,7 @@ class SyncScheduler:
                     break
             if not busy:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stepped.wait(), timeout=1.0)
+            await wait_for_event(self._stepped, 1.0)
 
     # --- status ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from proxy.config import Settings
 from proxy.store import Store, migrate
+from proxy.store.engine import sqlite_file
 
 
 def _when(value: datetime | None) -> str:
@@ -21,6 +22,13 @@ async def print_status(
 ) -> int:
     # Piped output is read by people with wide terminals or by grep: do not wrap it at 80.
     console = console or (Console() if sys.stdout.isatty() else Console(width=220))
+    missing = sqlite_file(settings.database_url)
+    if missing is not None and not missing.exists():
+        console.print(
+            f"no database at {missing} (DATABASE_URL): nothing has synced into it yet; "
+            "`change-proxy serve` or `change-proxy sync` create it"
+        )
+        return 1
     store = Store.open(settings.database_url)
     try:
         if not await migrate.current(store.engine):

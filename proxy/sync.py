@@ -60,6 +60,7 @@ class RunOutcome:
     status: str
     counts: RunCounts
     error: str | None = None
+    configuration_error: bool = False  # a setting is wrong (the token): retrying won't help
 
     @property
     def succeeded(self) -> bool:
@@ -164,20 +165,25 @@ class SyncRunner:
             progress=progress,
         )
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
-        status, error = SUCCEEDED, None
+        status, error, configuration_error = SUCCEEDED, None, False
+        deadline = asyncio.timeout(self.settings.run_timeout_seconds)
         try:
-            async with asyncio.timeout(self.settings.run_timeout_seconds):
+            async with deadline:
                 with writer_switch_interval(self.store.db.is_sqlite):
                     if mode == FULL:
                         await self._full(run)
                     else:
                         await self._incremental(run)
-        except TimeoutError:
+        except TimeoutError as exc:
             status = FAILED
-            error = (
-                f"the run took longer than RUN_TIMEOUT_SECONDS "
-                f"({self.settings.run_timeout_seconds} s) and was stopped"
-            )
+            if deadline.expired():
+                error = (
+                    f"the run took longer than RUN_TIMEOUT_SECONDS "
+                    f"({self.settings.run_timeout_seconds} s) and was stopped"
+                )
+            else:  # a timeout of something else (the database, say)
+                log.exception("run %d crashed", run_id)
+                error = f"internal error: {type(exc).__name__}: {exc}"
         except asyncio.CancelledError as exc:
             status = INTERRUPTED
             error = "interrupted: " + (
@@ -187,7 +193,7 @@ class SyncRunner:
         except LeaseLost as exc:
             status, error = INTERRUPTED, f"interrupted: {exc}"
         except UpstreamAuthError as exc:
-            status, error = FAILED, str(exc)
+            status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
             status, error = FAILED, f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug or a database failure: still record the run
@@ -207,7 +213,7 @@ class SyncRunner:
                 )
             else:
                 log.error("run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error)
-        return RunOutcome(run_id, mode, status, counts, error)
+        return RunOutcome(run_id, mode, status, counts, error, configuration_error)
 
     # --- pages ----------------------------------------------------------------------------
 
@@ -280,7 +286,7 @@ class SyncRunner:
             position = ScanPosition(then)
             await run.writer.save_position(position)
         try:
-            await self._confirm_absences(run, scan.scan_id, properties)
+            await self._confirm_absences(run, scan, properties)
         except ListingIncomplete:
             await self.store.scans.abandon(object_type)  # what it saw cannot be trusted
             raise
@@ -310,33 +316,43 @@ class SyncRunner:
         await self.store.runs.set_scan(run_id, scan.scan_id)
         return scan
 
-    async def _confirm_absences(self, run: _Run, scan_id: int, properties: list[str]) -> None:
+    async def _confirm_absences(self, run: _Run, scan: ScanState, properties: list[str]) -> None:
         """Ask HubSpot about every live record the scan did not see. Tombstone those it
         reports not found (held instead when there are too many) and those merged into
-        another record; if any is still live, the listing was incomplete."""
-        object_type = run.spec.name
+        another record. One that is live and was modified after the scan began moved under
+        it (a restore bumps the modification time): it is applied as fetched. One that is
+        live and older should have been listed: the listing was incomplete."""
+        object_type, scan_id = run.spec.name, scan.scan_id
         unseen = await self.store.changes.unseen_live_ids(object_type, scan_id)
         if not unseen:
             await self.store.scans.release_held(object_type)
             return
         live_before = await self.store.changes.live_count(object_type)
+        began_ms = _ms(scan.started_at)
         missing: list[str] = []
         merged: list[str] = []
         survivors: list[dict[str, Any]] = []
         for start in range(0, len(unseen), BATCH_READ_SIZE):
             asked = unseen[start : start + BATCH_READ_SIZE]
             answer = await self.client.batch_read(run.spec, asked, properties, run.stats)
-            still_there = sorted(answer.live.keys() | answer.unresolved)
-            if still_there:
+            moved = {
+                i: r
+                for i, r in answer.live.items()
+                if (stamp := modified_ms(r, run.spec.modified_property)) is not None
+                and stamp >= began_ms
+            }
+            missed = sorted((answer.live.keys() - moved.keys()) | answer.unresolved)
+            if missed:
                 raise ListingIncomplete(
-                    f"the listing ended early: HubSpot still has {len(still_there)} record(s) "
-                    f"this scan did not see (e.g. {', '.join(still_there[:5])}); no deletions "
+                    f"the listing ended early: HubSpot still has {len(missed)} record(s) "
+                    f"this scan did not see (e.g. {', '.join(missed[:5])}); no deletions "
                     "applied, and the next full sync starts the scan over"
                 )
             missing.extend(answer.missing)
             merged.extend(answer.merged)
             survivors.extend(answer.survivors)
-        if survivors:  # fresh copies of the records the merged ids live on in
+            survivors.extend(moved.values())
+        if survivors:  # fresh copies: records merged ids live on in, and records that moved
             await run.writer.apply_page(run.incoming(survivors))
         if merged:  # named in a merge result: evidence enough, never held
             await run.writer.tombstone_unseen(merged, scan_id)

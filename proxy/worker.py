@@ -41,6 +41,18 @@ FULL_RETRY_BACKOFF_S = (30.0, 3600.0)
 STOP_GRACE_S = 6.0
 
 
+async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; whether it was set. With asyncio.timeout, not
+    asyncio.wait_for: in Python 3.11 wait_for can swallow a cancellation that arrives just as
+    its timeout fires, and a worker told to stop would then loop on."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
+    return event.is_set()
+
+
 def process_owner() -> str:
     """This process's name in leases and run records: host, pid, and a token that tells a
     restarted process from its predecessor with the same pid (a container's pid 1)."""
@@ -194,7 +206,8 @@ class SyncWorker:
                 await task
         self._tasks = []
         try:
-            await asyncio.wait_for(self.lease.release(), timeout=2)
+            async with asyncio.timeout(2):
+                await self.lease.release()
         except Exception as exc:  # it expires by itself
             log.warning("%s: could not release the lease: %s", self.object_type, exc)
 
@@ -222,14 +235,12 @@ class SyncWorker:
                     self.on_step()
 
     async def _wait(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await wait_for_event(self._wake, seconds)
         self._wake.clear()
 
     async def _step(self) -> None:
         if not self.lease.held:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.lease.acquired.wait(), timeout=self.lease.interval)
+            await wait_for_event(self.lease.acquired, self.lease.interval)
             return
         if self._unrecorded is not None:  # the database failed as the run ended: say so now
             run_id, error = self._unrecorded
@@ -246,11 +257,10 @@ class SyncWorker:
         await self._execute(run)
 
     async def _on_acquired(self) -> None:
-        """First steps of a new lease holder: record the runs a dead holder left running as
-        interrupted, bring stored fingerprints in line with the settings, and queue a full
+        """First steps of a new lease holder: record the runs an earlier holder left running
+        as interrupted, bring stored fingerprints in line with the settings, and queue a full
         sync if none has completed or one was left unfinished."""
-        ttl = timedelta(seconds=self.settings.lease_seconds)
-        interrupted = await self.store.runs.interrupt_abandoned(ttl, self.object_type)
+        interrupted = await self.store.runs.interrupt_others(self.object_type, self.owner)
         if interrupted:
             log.warning(
                 "%s: %d run(s) of a stopped process recorded interrupted",

@@ -219,8 +219,14 @@ class HttpClient:
                 wait = retry_after(resp.headers)
         except TimeoutError:
             raise UpstreamRetryable(f"{what} timed out") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
+            raise UpstreamRetryable(
+                f"{what}: cannot connect to {exc.host}:{exc.port} ({reason}); check "
+                "HUBSPOT_BASE_URL and this machine's network"
+            ) from None
         except aiohttp.ClientError as exc:
-            raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}") from None
+            raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}: {exc}") from None
         # On a 429 the pause is decided by the 429 itself (Retry-After, else a window).
         if announced is not None and status != 429:
             self.limiter.observe(announced)

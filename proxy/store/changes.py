@@ -317,10 +317,12 @@ class ChangeIndex:
         *,
         run_id: int | None = None,
         owner: str | None = None,
+        unseen_since: int | None = None,
     ) -> ApplyResult:
         """Tombstone the named ids that are live in the mirror (merge evidence, or absences
         HubSpot confirmed). Each gets a new change number and keeps its last known data;
-        unknown or already deleted ids are left alone."""
+        unknown or already deleted ids are left alone. With ``unseen_since`` (a full scan's
+        first run), only the ids no run has seen since then: a record seen meanwhile stays."""
         result = ApplyResult()
         ids = sorted(set(entity_ids))
         for start in range(0, len(ids), ID_CHUNK):
@@ -329,39 +331,16 @@ class ChangeIndex:
             def write(conn: sa.Connection, chunk: list[str] = chunk) -> ApplyResult:
                 if owner is not None:
                     check_lease(conn, object_type, owner)
-                return self._tombstone(conn, object_type, chunk, utcnow(), run_id)
-
-            result.add(await self.db.write(write))
-        return result
-
-    async def tombstone_unseen(
-        self,
-        object_type: str,
-        entity_ids: Iterable[str],
-        *,
-        scan_id: int,
-        run_id: int,
-        owner: str | None = None,
-    ) -> ApplyResult:
-        """Tombstone those of ``entity_ids`` that are still live and still unseen by the
-        scan that began with run ``scan_id`` (a record some run saw meanwhile stays)."""
-        result = ApplyResult()
-        ids = sorted(set(entity_ids))
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-
-            def write(conn: sa.Connection, chunk: list[str] = chunk) -> ApplyResult:
-                if owner is not None:
-                    check_lease(conn, object_type, owner)
-                still_unseen = conn.execute(
-                    sa.select(entities.c.entity_id).where(
-                        entities.c.object_type == object_type,
-                        entities.c.entity_id.in_(chunk),
-                        ~_seen_since(scan_id).exists(),
+                if unseen_since is not None:
+                    still_unseen = conn.execute(
+                        sa.select(entities.c.entity_id).where(
+                            entities.c.object_type == object_type,
+                            entities.c.entity_id.in_(chunk),
+                            ~_seen_since(unseen_since).exists(),
+                        )
                     )
-                )
-                unseen = [row[0] for row in still_unseen]
-                return self._tombstone(conn, object_type, unseen, utcnow(), run_id)
+                    chunk = [row[0] for row in still_unseen]
+                return self._tombstone(conn, object_type, chunk, utcnow(), run_id)
 
             result.add(await self.db.write(write))
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +17,12 @@ from proxy.errors import ConfigError
 # it so two writers never both read the sequence counter and then fight over the upgrade to a
 # write lock (SQLITE_BUSY); readers keep deferred BEGINs and, under WAL, never block.
 SQLITE_BEGIN_IMMEDIATE = "sqlite_begin_immediate"
+
+# FULL: a commit is on disk before it returns, so after a power loss or an OS crash no
+# change number that a reader may have seen can be handed out again (NORMAL, with WAL, may
+# roll back the last commits). What it costs is measured by bench.sync, which compares a
+# full sync with NORMAL by setting this.
+SQLITE_SYNCHRONOUS = "FULL"
 
 
 def to_async_url(url: str) -> sa.URL:
@@ -36,16 +44,71 @@ def to_async_url(url: str) -> sa.URL:
     raise ConfigError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
 
 
+# libpq's connection parameters (what managed Postgres services document) that asyncpg
+# takes under other names, or not in the URL at all.
+_SSL_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword")
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def postgres_connect_args(url: sa.URL) -> tuple[sa.URL, dict[str, Any]]:
+    """``url`` without the libpq parameters asyncpg does not take in a URL, and the keyword
+    arguments that say the same to ``asyncpg.connect``: ``sslmode`` and the certificate
+    files become its ``ssl`` (a mode, or an SSL context when certificates are named),
+    ``connect_timeout`` its ``timeout``, ``application_name`` a server setting."""
+    query = dict(url.query)
+    args: dict[str, Any] = {}
+    if "connect_timeout" in query:
+        try:
+            args["timeout"] = float(str(query.pop("connect_timeout")))
+        except ValueError:
+            raise ConfigError("DATABASE_URL: connect_timeout must be a number of seconds") from None
+    if "application_name" in query:
+        args["server_settings"] = {"application_name": str(query.pop("application_name"))}
+    given = {name: str(query.pop(name)) for name in _SSL_PARAMS if name in query}
+    if given:
+        args["ssl"] = _ssl_argument(given)
+    return url.set(query=query), args
+
+
+def _ssl_argument(given: dict[str, str]) -> str | ssl.SSLContext:
+    mode = given.get("sslmode", "prefer")
+    if mode not in _SSL_MODES:
+        raise ConfigError(f"DATABASE_URL: sslmode must be one of {', '.join(_SSL_MODES)}")
+    root, cert = given.get("sslrootcert"), given.get("sslcert")
+    if mode == "disable" or (root is None and cert is None):
+        return mode
+    # As libpq: a root certificate makes "require" verify the server's certificate chain;
+    # "verify-full" checks the host name too.
+    context = ssl.create_default_context(cafile=root)
+    context.check_hostname = mode == "verify-full"
+    if root is None and mode in ("allow", "prefer", "require"):
+        context.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        context.load_cert_chain(cert, given.get("sslkey"), given.get("sslpassword"))
+    return context
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for other databases): commands that only read
+    check it exists, since opening a missing SQLite file creates it."""
+    async_url = to_async_url(url)
+    if async_url.get_backend_name() != "sqlite" or not async_url.database:
+        return None
+    return Path(async_url.database)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``. On SQLite: WAL (readers never block the writer), a busy
     timeout instead of immediate SQLITE_BUSY, and explicit BEGINs so writers can ask for
-    ``BEGIN IMMEDIATE``."""
+    ``BEGIN IMMEDIATE``. On Postgres, libpq-style parameters (``sslmode``, …) work."""
     async_url = to_async_url(url)
     if async_url.get_backend_name() == "sqlite":
         engine = create_async_engine(async_url, **kwargs)
         _configure_sqlite(engine.sync_engine)
         return engine
+    async_url, connect_args = postgres_connect_args(async_url)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     return create_async_engine(async_url, **kwargs)
 
 
@@ -68,10 +131,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # inserts). Takes effect only on a new, empty file, so it must come before WAL.
         cursor.execute("PRAGMA page_size=8192")
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before it returns, so after a power loss or an OS crash no
-        # change number that a reader may have seen can be handed out again (NORMAL may roll
-        # back the last commits). Its cost is measured in bench.sync.
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

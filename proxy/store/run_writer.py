@@ -103,8 +103,12 @@ class RunWriter:
     async def tombstone_unseen(self, entity_ids: Iterable[str], scan_id: int) -> ApplyResult:
         """Tombstone confirmed absences that are still unseen by the scan."""
         await self.flush_sightings()  # the check below rests on every sighting
-        result = await self.changes.tombstone_unseen(
-            self.object_type, entity_ids, scan_id=scan_id, run_id=self.run_id, owner=self.owner
+        result = await self.changes.mark_deleted(
+            self.object_type,
+            entity_ids,
+            run_id=self.run_id,
+            owner=self.owner,
+            unseen_since=scan_id,
         )
         self._count(result)
         return result

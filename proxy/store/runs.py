@@ -107,15 +107,20 @@ class RunLog:
                 return run_id
 
     async def claim_next(self, object_type: str, owner: str) -> RunRecord | None:
-        """Take the oldest queued run of the object type and mark it running by ``owner``."""
+        """Take the oldest queued run of the object type and mark it running by ``owner``.
+        (Looked for first without the write lock: the holder asks every second, and on
+        SQLite a write transaction would take the database's one write lock each time.)"""
+        oldest = (
+            sa.select(sync_runs.c.id)
+            .where(sync_runs.c.object_type == object_type, sync_runs.c.status == QUEUED)
+            .order_by(sync_runs.c.id)
+            .limit(1)
+        )
+        if await self.db.read(lambda conn: conn.execute(oldest).scalar_one_or_none()) is None:
+            return None
 
         def claim(conn: sa.Connection) -> RunRecord | None:
-            run_id = conn.execute(
-                sa.select(sync_runs.c.id)
-                .where(sync_runs.c.object_type == object_type, sync_runs.c.status == QUEUED)
-                .order_by(sync_runs.c.id)
-                .limit(1)
-            ).scalar_one_or_none()
+            run_id = conn.execute(oldest).scalar_one_or_none()
             if run_id is None:
                 return None
             now = self.db.now(conn)
@@ -184,32 +189,38 @@ class RunLog:
         assert status in FINISHED
         await self._update(run_id, status=status, finished_at=utcnow(), error=error, **vars(counts))
 
-    async def interrupt_abandoned(
-        self, stale_after: timedelta, object_type: str | None = None
-    ) -> int:
+    async def interrupt_abandoned(self, stale_after: timedelta) -> int:
         """Record runs whose owner stopped beating (it died, or lost the database for longer
         than a lease) as interrupted. Runs of live processes are left alone."""
 
         def interrupt(conn: sa.Connection) -> int:
             cutoff = self.db.now(conn) - stale_after
-            statement = (
-                sync_runs.update()
-                .where(
-                    sync_runs.c.status == RUNNING,
-                    sa.or_(sync_runs.c.heartbeat_at.is_(None), sync_runs.c.heartbeat_at < cutoff),
-                )
-                .values(
-                    status=INTERRUPTED,
-                    finished_at=utcnow(),
-                    error="interrupted: the process running it stopped beating "
-                    "(it was killed, or lost the database)",
-                )
-            )
-            if object_type is not None:
-                statement = statement.where(sync_runs.c.object_type == object_type)
-            return int(conn.execute(statement).rowcount)
+            stale = sa.or_(sync_runs.c.heartbeat_at.is_(None), sync_runs.c.heartbeat_at < cutoff)
+            return self._interrupt(conn, stale, "its process stopped beating (killed, or "
+                                   "cut off from the database)")  # fmt: skip
 
         return await self.db.write(interrupt)
+
+    async def interrupt_others(self, object_type: str, owner: str) -> int:
+        """Called by a new lease holder: any run of the object type still marked running by
+        another process can no longer write (the lease fences it), so it is over."""
+
+        def interrupt(conn: sa.Connection) -> int:
+            others = sa.and_(
+                sync_runs.c.object_type == object_type,
+                sa.or_(sync_runs.c.owner.is_(None), sync_runs.c.owner != owner),
+            )
+            return self._interrupt(conn, others, "its process lost the lease (it died or stalled)")
+
+        return await self.db.write(interrupt)
+
+    def _interrupt(self, conn: sa.Connection, which: sa.ColumnElement[bool], why: str) -> int:
+        statement = (
+            sync_runs.update()
+            .where(sync_runs.c.status == RUNNING, which)
+            .values(status=INTERRUPTED, finished_at=utcnow(), error=f"interrupted: {why}")
+        )
+        return int(conn.execute(statement).rowcount)
 
     # --- reads --------------------------------------------------------------------------------
 

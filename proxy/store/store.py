@@ -54,8 +54,8 @@ class Store:
         ids = await self.scans.held_ids(object_type, run_id)
         if not ids:
             return None
-        result = await self.changes.tombstone_unseen(
-            object_type, ids, scan_id=run_id, run_id=run_id
+        result = await self.changes.mark_deleted(
+            object_type, ids, run_id=run_id, unseen_since=run_id
         )
         await self.scans.release_held(object_type, run_id)
         return result.deleted

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -70,7 +71,7 @@ async def test_sync_fails_with_nonzero_exit_and_a_clear_message(
         "DATABASE_URL": database_url,
     }
     code, out = await run_cli("sync", "--full", env=env)
-    assert code == 1
+    assert code == 2  # a setting is wrong: retrying will not help
     assert "HUBSPOT_ACCESS_TOKEN" in out and "wrong-token-123" not in out
 
 
@@ -143,6 +144,10 @@ async def test_demo_serves_a_live_feed_until_interrupted(
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, rest.decode()
     assert "demo stopped" in rest.decode()
+    # Its temporary folder (the SQLite mirror) is gone.
+    database = next(w for w in text.split() if w.startswith("(sqlite:///"))
+    folder = Path(database.removeprefix("(sqlite:///").rstrip("):")).parent
+    assert folder.name.startswith("change-proxy-demo-") and not folder.exists()
 
 
 async def test_sync_beside_a_process_that_holds_the_lease_gives_up_or_waits(

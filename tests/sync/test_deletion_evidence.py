@@ -133,3 +133,26 @@ async def test_a_record_seen_again_after_being_held_is_not_deleted_on_confirmati
     assert confirmed["deleted"] == 14
     live = {e["_id"]: e["_deleted"] for e in await rig.feed()}
     assert live[ids[0]] is False
+
+
+async def test_a_record_restored_under_a_scan_is_kept_and_the_scan_succeeds(
+    make_rig: RigFactory,
+) -> None:
+    """Archived when the live listing passed it, restored before the archived listing: the
+    scan saw it in neither. HubSpot shows it live and modified after the scan began, so it
+    moved under the scan: it is applied as fetched, and the scan is not taken for cut."""
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(500)
+    rig = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
+    await rig.sync("full")
+    sim.archive(ids[5])
+    sim.faults.fail_after = 3  # properties and two live pages, then HubSpot breaks
+    sim.faults.fail_next = 1
+    cut = await rig.sync("full")
+    assert cut.status == "failed"
+    sim.restore(ids[5])
+    resumed = await rig.sync("full")
+    assert (resumed.status, resumed.scan_run_id, resumed.deleted) == ("succeeded", cut.id, 0)
+    assert sim.requests["batch_read"] == 1
+    entity = next(e for e in await rig.feed() if e["_id"] == ids[5])
+    assert entity["_deleted"] is False

@@ -14,7 +14,7 @@ from proxy.api.keys import SCHEDULER
 from proxy.simulator import HubSpotSimulator
 from proxy.store import Store
 from proxy.store.schema import sightings, sync_runs
-from tests.helpers import contact, incoming
+from tests.helpers import contact, incoming, wait_until
 from tests.sync.conftest import RigFactory
 
 
@@ -90,6 +90,8 @@ async def test_a_starting_process_interrupts_only_runs_whose_owner_is_gone(
     store = Store.open(database_url)
     try:
         await store.changes.register_object_types(["contacts"])
+        # A live process elsewhere holds the lease and runs a sync (a `change-proxy sync`).
+        assert await store.leases.acquire("contacts", "other-host:1:live", timedelta(minutes=5))
         alive = await store.runs.start("contacts", "full", "cli", "other-host:1:live")
         dead = await store.runs.start("contacts", "full", "cli", "other-host:2:dead")
         await store.runs.heartbeat(alive)
@@ -99,7 +101,7 @@ async def test_a_starting_process_interrupts_only_runs_whose_owner_is_gone(
         await store.db.write(lambda conn: conn.execute(stale))
     finally:
         await store.close()
-    rig = await make_rig()
+    rig = await make_rig()  # a process starting beside it
     live_run, dead_run = await rig.store.runs.get(alive), await rig.store.runs.get(dead)
     assert live_run is not None and live_run.status == "running"
     assert dead_run is not None and dead_run.status == "interrupted"
@@ -187,3 +189,26 @@ async def test_a_process_that_lost_its_lease_cannot_write(store: Store) -> None:
         await writer.apply_page(incoming(contact(2)))
     status = await store.reader.object_status("contacts")
     assert status is not None and status.last_change_seq == 1
+
+
+async def test_a_new_holder_closes_the_run_a_killed_holder_left_running(
+    make_rig: RigFactory, database_url: str
+) -> None:
+    """The heartbeat of a holder killed just after renewing can look fresh when the lease
+    expires: the new holder closes its run anyway, since only the holder can write."""
+    store = Store.open(database_url)
+    try:
+        await store.changes.register_object_types(["contacts"])
+        assert await store.leases.acquire("contacts", "killed:1:x", timedelta(milliseconds=1))
+        orphan = await store.runs.start("contacts", "full", "cli", "killed:1:x")
+        await store.runs.heartbeat(orphan)  # fresh: within any lease's lifetime
+    finally:
+        await store.close()
+    rig = await make_rig()
+
+    async def closed() -> bool:
+        run = await rig.store.runs.get(orphan)
+        return run is not None and run.status == "interrupted"
+
+    await wait_until(closed, what="the orphaned run to be closed")
+    assert await rig.store.runs.waiting("contacts") == []

@@ -84,3 +84,20 @@ def test_log_records_are_scrubbed_of_secret_values(caplog: pytest.LogCaptureFixt
         logger.info("calling with %s and %s", "pat-na1-supersecret", "pgpassword")
     assert "supersecret" not in caplog.text and "pgpassword" not in caplog.text
     assert "***" in caplog.text
+
+
+def test_the_startup_log_shows_the_database_url_but_its_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(
+        env={
+            "HUBSPOT_ACCESS_TOKEN": "pat-na1-supersecret",
+            "DATABASE_URL": "postgresql://svc:pgpassword@db.example.net:6543/mirror",
+        }
+    )
+    logger = logging.getLogger("test.startup")
+    logger.addFilter(SecretScrubber(secret_values(settings)))
+    with caplog.at_level(logging.INFO, logger="test.startup"):
+        logger.info("starting with settings %s", settings.redacted())
+    assert "postgresql://svc:***@db.example.net:6543/mirror" in caplog.text
+    assert "pgpassword" not in caplog.text and "supersecret" not in caplog.text
