@@ -1,22 +1,19 @@
 """A process that takes over the lease of a killed one records the killed one's run as
 interrupted, whatever moment of its lease cycle the kill caught.
 
-A successor takes the lease as soon as it expires (the holder's last renewal +
-LEASE_SECONDS; it tries every LEASE_SECONDS / 4) and then interrupts the runs whose heartbeat
-is older than LEASE_SECONDS (``SyncWorker._on_acquired``). But a run's heartbeat can be
-younger than the lease's last renewal: claiming a run sets its heartbeat, and the holder
-renews its lease only every LEASE_SECONDS / 4, so a run claimed since the last renewal has a
-heartbeat up to that much later; each renewal also commits before the heartbeat it then
-writes. Killed then, the dead run is not stale yet when the successor looks, and nobody looks
-again: it stays "running" for good (until some process starts, or takes a lease over, again)
-and ``/admin/status`` names it as the running run while the successor runs others.
+A run's heartbeat can be younger than its holder's last lease renewal: claiming a run sets
+the heartbeat, and the holder renews only every LEASE_SECONDS / 4. A successor takes the
+lease as soon as it expires (the last renewal + LEASE_SECONDS), so when it judged dead runs
+by their heartbeat (older than LEASE_SECONDS: what this test was written against) such a run
+was not stale yet, and nobody looked again: it stayed "running" for good, and
+``/admin/status`` named it as the running run while the successor ran others. The kill tests
+met that in about one kill in fifteen. A new holder now interrupts every run of another
+process (``RunLog.interrupt_others``).
 
-The kill tests meet this by chance: the successor must take over within that lag of the
-expiry, so the odds are about lag / (LEASE_SECONDS / 4), for a kill between a claim and the
-next renewal (at the default LEASE_SECONDS of 20 the lag can reach 5 s). This test makes it
-certain: after the kill it writes the run's heartbeat 0.9 s after the lease's last renewal
-(as a claim that late leaves it when the event loop stalled meanwhile), more than the
-successor's retry interval, so the successor's first try after the expiry falls in the window.
+This test makes the case certain rather than likely: after the kill it writes the run's
+heartbeat 0.9 s after the lease's last renewal (as a claim that late leaves it when the event
+loop stalled meanwhile), more than the successor's retry interval, so the successor's first
+try after the expiry falls inside the window.
 """
 
 from __future__ import annotations
