@@ -94,10 +94,13 @@ class ServeProcess:
 
     def __init__(self, workdir: Path, name: str, database_url: str, sim: SimulatorProcess,
                  **env: str) -> None:  # fmt: skip
+        """``env`` overrides settings; a ``PORT`` there fixes the port (a restarted process
+        answers where its predecessor did, as a reader's URL stays the same), otherwise a
+        free one is picked."""
         self.workdir = workdir
         self.name = name
         self.log_path = workdir / f"{name}.log"
-        self.port = free_port()
+        self.port = int(env["PORT"]) if "PORT" in env else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **_clean_env(),
