@@ -43,9 +43,13 @@ async def _run(engine: AsyncEngine, fn_name: str, *args: str, stdout: TextIO | N
     async with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         if conn.dialect.name == "sqlite":
-            # Take the write lock before Alembic reads the current revision, so a second
-            # process waits and then finds the schema current instead of re-creating it.
+            # Take the write lock before Alembic reads the current revision, and keep it
+            # until every step is applied: a second process waits and then finds the schema
+            # current. (Alembic commits after each revision on SQLite unless the transaction
+            # is the caller's: between two revisions another process could step in and apply
+            # the next one first, and this one would apply it again.)
             conn = await conn.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
+            await conn.begin()
         if postgres:
             await conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             await conn.commit()
