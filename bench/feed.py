@@ -51,8 +51,11 @@ from bench.common import (
 )
 from bench.contacts import contacts, entity_ids
 from proxy.api.slots import FEED_CONCURRENCY
-from proxy.diff import Fingerprinter, prepare
+from proxy.config import load_settings
+from proxy.diff import prepare
+from proxy.sources.hubspot import spec_for
 from proxy.store import Store, migrate
+from proxy.sync import fingerprinter_for
 
 OBJECT_TYPE = "contacts"
 INGEST_PAGE = 100
@@ -262,7 +265,9 @@ async def ingest(url: str, n: int, record_kb: int = 1) -> Ingest:
     try:
         await migrate.upgrade(store.engine)
         await store.changes.register_object_types([OBJECT_TYPE])
-        fingerprint = Fingerprinter()
+        # The fingerprints a sync under default settings stores, and their signature, so the
+        # server does not recompute them when it starts (it would on a real upgrade).
+        fingerprint = fingerprinter_for(load_settings(env={}), spec_for(OBJECT_TYPE))
         busy = 0.0
         created = 0
         page_seconds: list[float] = []
@@ -293,6 +298,7 @@ async def ingest(url: str, n: int, record_kb: int = 1) -> Ingest:
         await store.scans.complete(OBJECT_TYPE)  # the feed answers from here on
         await scan.finish("succeeded")
         busy += time.perf_counter() - t0
+        await store.changes.refingerprint(OBJECT_TYPE, fingerprint, fingerprint.signature)
         if created != n:
             raise BenchError(f"ingest created {created} entities, expected {n}")
         data_bytes = await _stored_bytes(store)

@@ -83,6 +83,18 @@ class _Run:
         return prepare(records, self.fingerprint, lambda r: modified_ms(r, modified))
 
 
+def fingerprinter_for(settings: Settings, spec: ObjectSpec) -> Fingerprinter:
+    """What counts as a change of a record of ``spec``'s type under ``settings``."""
+    # The modification property ticks with every edit, including edits to ignored
+    # properties; the edits that matter change other content anyway.
+    return Fingerprinter(
+        ignored_properties=frozenset({*settings.ignore_properties, spec.modified_property}),
+        include=frozenset(settings.include_properties),
+        exclude=frozenset(settings.exclude_properties),
+        always_kept=frozenset({spec.modified_property, spec.merged_ids_property}),
+    )
+
+
 class SyncRunner:
     """Runs syncs of any configured object type against one HubSpot client and store."""
 
@@ -101,16 +113,7 @@ class SyncRunner:
         self.overlap = timedelta(seconds=settings.search_overlap_seconds)
 
     def fingerprinter(self, spec: ObjectSpec) -> Fingerprinter:
-        # The modification property ticks with every edit, including edits to ignored
-        # properties; the edits that matter change other content anyway.
-        return Fingerprinter(
-            ignored_properties=frozenset(
-                {*self.settings.ignore_properties, spec.modified_property}
-            ),
-            include=frozenset(self.settings.include_properties),
-            exclude=frozenset(self.settings.exclude_properties),
-            always_kept=frozenset({spec.modified_property, spec.merged_ids_property}),
-        )
+        return fingerprinter_for(self.settings, spec)
 
     async def prepare_fingerprints(self, object_type: str) -> int:
         """Recompute stored fingerprints if the settings they depend on changed since they

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -140,3 +140,32 @@ def make_settings(database_url: str, **env: str) -> Settings:
     }
     base.update(env)
     return load_settings(env=base)
+
+
+# --- figures of the slow tiers ------------------------------------------------------------------
+# The proof tier (kills, interrupted runs, leaders, takeover times) and the schemathesis tier
+# (requests generated) hand their summary line to ``figures``; it is printed after the run,
+# so CI output shows them.
+
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    lines = request.config.stash.setdefault(FIGURES, [])
+
+    def report(line: str) -> None:
+        lines.append(f"{request.node.name}: {line}")
+        print(line)  # also in the test's captured output
+
+    return report
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.write_sep("-", "slow tier figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -282,7 +282,7 @@ def our_errors(log: str) -> list[str]:
 
 
 async def test_schemathesis_finds_no_undocumented_or_failing_response(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, figures: Callable[[str], None]
 ) -> None:
     async with (
         simulator(tmp_path) as (_, hubspot_url),
@@ -298,7 +298,7 @@ async def test_schemathesis_finds_no_undocumented_or_failing_response(
         log = server.log_text()
     requests = sum(1 for line in log.splitlines() if '"schemathesis/' in line)
     generated = outcome.report["test_cases"]["generated"]
-    print(f"schemathesis: {generated} test cases, {requests} requests, {outcome.seconds:.1f} s")
+    figures(f"schemathesis: {generated} test cases, {requests} requests, {outcome.seconds:.1f} s")
     errors = "\n\n".join(our_errors(log))
     assert outcome.exit_code == 0, (
         f"schemathesis failed (exit {outcome.exit_code}):\n{outcome.output}\n"
