@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.api.auth import check_bearer
+from proxy.api.auth import ADMIN_TOKEN_HEADER, check_token
 from proxy.api.errors import Handler, json_error
 from proxy.api.keys import CLIENT, SCHEDULER, SETTINGS, STORE
 from proxy.api.params import parse_int, parse_run_id
@@ -31,7 +31,7 @@ async def admin_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     token = request.app[SETTINGS].admin_token
     if not token:
         return json_error(403, "admin routes are disabled: ADMIN_TOKEN is not set")
-    denied = check_bearer(request, token)
+    denied = check_token(request, token, extra_header=ADMIN_TOKEN_HEADER)
     return denied if denied is not None else await handler(request)
 
 

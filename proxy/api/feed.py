@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from aiohttp import hdrs, web
 
-from proxy.api.auth import check_bearer
+from proxy.api.auth import check_token
 from proxy.api.errors import Handler
 from proxy.api.keys import FEED_SLOTS, METRICS, SETTINGS, STORE, STREAM_STARTED
 from proxy.api.params import parse_limit, parse_since
@@ -33,7 +33,7 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     if settings.feed_token:
-        denied = check_bearer(request, settings.feed_token)
+        denied = check_token(request, settings.feed_token)
         if denied is not None:
             metrics.feed_requests.labels(object_type, "401").inc()
             return denied

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.api.auth import ADMIN_TOKEN_HEADER, WWW_AUTHENTICATE
 from proxy.api.errors import MAX_REQUEST_BODY
 from proxy.api.params import BIGINT_MAX, INT_MAX
 from proxy.config import Settings
@@ -292,10 +293,11 @@ def _responses() -> dict[str, Schema]:
     """Answers that many operations share."""
     return {
         "Unauthorized": error(
-            "The Bearer token is missing or wrong.",
+            "The token is missing or wrong.",
             **{
                 "WWW-Authenticate": _header(
-                    "always ``Bearer``", {"type": "string", "const": "Bearer"}
+                    "the schemes the token may come in",
+                    {"type": "string", "const": WWW_AUTHENTICATE},
                 )
             },
         ),
@@ -373,7 +375,7 @@ def _feed_operation(object_type: str, settings: Settings, operation_id: str) -> 
         "responses": responses,
     }
     if settings.feed_token:
-        operation["security"] = [{"feedToken": []}]
+        operation["security"] = [{"feedToken": []}, {"feedBasic": []}]
         responses["401"] = response_ref("Unauthorized")
     else:
         operation["security"] = []
@@ -409,7 +411,7 @@ def _admin(
     request with 403 before any handler runs, so that is all such a service can answer."""
     operation: Schema = {"operationId": operation_id, "tags": ["admin"], "summary": summary}
     if enabled:
-        operation["security"] = [{"adminToken": []}]
+        operation["security"] = [{"adminToken": []}, {"adminBasic": []}, {"adminHeader": []}]
         responses = {**responses, "401": response_ref("Unauthorized")}
     else:
         operation["description"] = "Disabled: ADMIN_TOKEN is not set."
@@ -647,7 +649,7 @@ def build(settings: Settings) -> Schema:
         },
         "tags": [
             {"name": "feed", "description": "Sesam JSON pull, one feed per object type"},
-            {"name": "admin", "description": "Operator routes (Bearer ADMIN_TOKEN)"},
+            {"name": "admin", "description": "Operator routes (ADMIN_TOKEN)"},
             {"name": "service", "description": "Health, metrics, this description"},
         ],
         "paths": paths,
@@ -660,10 +662,28 @@ def build(settings: Settings) -> Schema:
                     "scheme": "bearer",
                     "description": "ADMIN_TOKEN (admin routes answer only 403 while it is unset)",
                 },
+                "adminBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "ADMIN_TOKEN as the password, any user name",
+                },
+                "adminHeader": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": ADMIN_TOKEN_HEADER,
+                    "description": "ADMIN_TOKEN, for requests through a Sesam node's system "
+                    "proxy (its Authorization header carries the node's JWT)",
+                },
                 "feedToken": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "FEED_TOKEN; the feed asks for it only while it is set",
+                },
+                "feedBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "FEED_TOKEN as the password, any user name (how a Sesam "
+                    "microservice system authenticates)",
                 },
             },
         },

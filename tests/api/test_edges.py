@@ -96,3 +96,44 @@ async def test_sqlite_commits_are_durable_before_they_return(database_url: str) 
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2
     finally:
         await store.close()
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def test_tokens_come_as_bearer_basic_password_or_the_admin_header(
+    make_client: ClientFactory,
+) -> None:
+    """Sesam's microservice system authenticates with Basic only, and a request through a
+    Sesam node's system proxy carries the node's JWT in Authorization."""
+    from tests.api.conftest import store_of
+    from tests.api.test_feed import complete_mirror
+
+    client = await make_client(ADMIN_TOKEN="admin-secret-1", FEED_TOKEN="feed-secret-1")
+    await complete_mirror(store_of(client), 2)
+    for headers in (
+        {"Authorization": "Bearer feed-secret-1"},
+        {"Authorization": _basic("sesam", "feed-secret-1")},
+        {"Authorization": _basic("", "feed-secret-1")},
+    ):
+        assert (await client.get("/contacts", headers=headers)).status == 200, headers
+    for headers in (
+        {},
+        {"Authorization": _basic("feed-secret-1", "wrong")},  # the user name is no token
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": _basic("sesam", "")},
+        {"X-Admin-Token": "feed-secret-1"},  # the feed takes no header token
+    ):
+        resp = await client.get("/contacts", headers=headers)
+        assert resp.status == 401, headers
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer, Basic")
+    for headers in (
+        {"Authorization": "Bearer admin-secret-1"},
+        {"Authorization": _basic("operator", "admin-secret-1")},
+        {"Authorization": "Bearer the-sesam-node-jwt", "X-Admin-Token": "admin-secret-1"},
+    ):
+        assert (await client.get("/admin/status", headers=headers)).status == 200, headers
+    assert (await client.get("/admin/status", headers={"X-Admin-Token": "no"})).status == 401

@@ -71,14 +71,14 @@ def test_the_feed_asks_for_a_token_only_while_feed_token_is_set() -> None:
     for path in ("/deals", "/get_deals"):
         for method in ("get", "head"):
             feed = operation(with_token, method, path)
-            assert feed["security"] == [{"feedToken": []}]
+            assert feed["security"] == [{"feedToken": []}, {"feedBasic": []}]
             assert feed["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
 
 
 def test_admin_routes_name_the_configured_object_types() -> None:
     document = openapi.build(settings_for("tokens and three object types"))
     resync = operation(document, "post", "/admin/resync")
-    assert resync["security"] == [{"adminToken": []}]
+    assert resync["security"] == [{"adminToken": []}, {"adminBasic": []}, {"adminHeader": []}]
     (object_param,) = [p for p in resync["parameters"] if p["name"] == "object"]
     assert object_param["schema"]["enum"] == ["contacts", "companies", "deals"]
     assert object_param["required"]  # several types: the handler cannot pick one
@@ -98,7 +98,7 @@ def test_admin_routes_answer_only_403_while_admin_token_is_unset() -> None:
         for method, off in disabled["paths"][path].items():
             on = enabled["paths"][path][method]
             assert off["security"] == [] and set(off["responses"]) == {"403", "413", "500"}
-            assert on["security"] == [{"adminToken": []}]
+            assert on["security"] == [{"adminToken": []}, {"adminBasic": []}, {"adminHeader": []}]
             assert "401" in on["responses"] and "403" not in on["responses"]
 
 

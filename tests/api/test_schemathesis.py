@@ -66,14 +66,26 @@ READY_WITHIN_S = 90.0
 
 
 def schemathesis_config() -> str:
-    """The schemathesis.toml of the run: one Bearer token per security scheme, so each route
-    gets the token it asks for (and schemathesis also sends none or a wrong one)."""
+    """The schemathesis.toml of the run: the token for every security scheme (Bearer, Basic
+    password, the admin header), so each route gets the token it asks for (and schemathesis
+    also sends none or a wrong one)."""
     return f"""\
 [auth.openapi.adminToken]
 bearer = "{ADMIN_TOKEN}"
 
+[auth.openapi.adminBasic]
+username = "operator"
+password = "{ADMIN_TOKEN}"
+
+[auth.openapi.adminHeader]
+api_key = "{ADMIN_TOKEN}"
+
 [auth.openapi.feedToken]
 bearer = "{FEED_TOKEN}"
+
+[auth.openapi.feedBasic]
+username = "sesam"
+password = "{FEED_TOKEN}"
 """
 
 
