@@ -73,3 +73,12 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def base_of(store: Store, object_type: str = "contacts") -> int:
+    """The number an object type's change numbers start after: the mirror's creation time in
+    microseconds (``sequence_base``). Read it before anything is written; tests state the
+    numbers they expect relative to it."""
+    status = await store.reader.object_status(object_type)
+    assert status is not None
+    return status.last_change_seq

@@ -34,6 +34,16 @@ from proxy.store.schema import entities, object_state, sightings
 REFINGERPRINT_BATCH = 200
 
 
+def sequence_base(created: datetime) -> int:
+    """Where the change numbers of a mirror created at ``created`` start: microseconds since
+    1970 (about 1.8 x 10^15 in 2026, below 2^53, so exact in any JSON reader). A mirror
+    created later starts above every number an earlier one handed out, unless that one
+    averaged more than a million changes a second over its life: a Sesam pipe whose
+    ``since`` came from a lost mirror (a container's volume gone, a database recreated) then
+    receives every entity of the new one, instead of nothing or an error."""
+    return int(created.timestamp() * 1_000_000)
+
+
 @dataclass
 class ApplyResult:
     """What one write did to the change index."""
@@ -128,8 +138,9 @@ class ChangeIndex:
 
     async def register_object_types(self, object_types: Iterable[str]) -> None:
         """Make sure each object type has its state row (idempotent, safe when two processes
-        start at once)."""
-        rows = [{"object_type": t} for t in object_types]
+        start at once). A new row's change numbers start at :func:`sequence_base`."""
+        base = sequence_base(utcnow())
+        rows = [{"object_type": t, "last_change_seq": base} for t in object_types]
         if rows:
             statement = self.db.insert(object_state).on_conflict_do_nothing()
             await self.db.write(lambda conn: conn.execute(statement, rows))

@@ -298,8 +298,15 @@ class PostgresFeedReads:
         try:
             async with pool.acquire() as conn:
                 return list(await conn.fetch(compiled.string, *args))
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            # The connection was gone (a restarted server): the pool replaces it.
+        except (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # a connection the server cut mid-conversation
+            OSError,
+        ):
+            # The connection was gone (a restarted server, or one that dropped its
+            # sessions): so are its siblings, most likely. New connections, and once more.
+            await pool.expire_connections()
             async with pool.acquire() as conn:
                 return list(await conn.fetch(compiled.string, *args))
 

@@ -10,10 +10,13 @@ from aiohttp.test_utils import TestClient
 
 from proxy.store import Store
 from tests.api.conftest import ClientFactory, store_of
-from tests.helpers import archived, complete_scan, contact, incoming
+from tests.helpers import archived, base_of, complete_scan, contact, incoming
 
 
-async def complete_mirror(store: Store, n: int) -> None:
+async def complete_mirror(store: Store, n: int) -> int:
+    """``n`` contacts in a complete mirror; returns the number the feed's ``_updated``
+    values start after (the mirror's sequence base)."""
+    base = await base_of(store)
     scan = await store.begin_run("contacts")
     for start in range(1, n + 1, 100):
         await scan.apply_page(
@@ -21,6 +24,7 @@ async def complete_mirror(store: Store, n: int) -> None:
         )
     await complete_scan(store, scan)
     await scan.finish("succeeded")
+    return base
 
 
 async def get_json(client: TestClient, path: str, status: int = 200) -> object:
@@ -47,10 +51,10 @@ async def test_503_with_retry_after_until_the_first_full_sync_completes(client: 
 async def test_full_pull_returns_every_entity_in_order_with_sesam_fields(
     client: TestClient,
 ) -> None:
-    await complete_mirror(store_of(client), 250)
+    base = await complete_mirror(store_of(client), 250)
     entities = await get_json(client, "/contacts")
     assert isinstance(entities, list) and len(entities) == 250
-    assert [e["_updated"] for e in entities] == list(range(1, 251))
+    assert [e["_updated"] for e in entities] == list(range(base + 1, base + 251))
     first = entities[0]
     assert first["_id"] == first["id"] == "1" and first["_deleted"] is False
     original = contact(1)
@@ -60,16 +64,16 @@ async def test_full_pull_returns_every_entity_in_order_with_sesam_fields(
 
 async def test_since_returns_only_later_changes(client: TestClient) -> None:
     store = store_of(client)
-    await complete_mirror(store, 10)
+    base = await complete_mirror(store, 10)
     await store.changes.apply_page("contacts", incoming(contact(3, version=1)))
     await store.changes.mark_deleted("contacts", ["5"])
-    entities = await get_json(client, "/contacts?since=10")
-    assert [(e["_id"], e["_updated"], e["_deleted"]) for e in entities] == [  # type: ignore[union-attr]
+    entities = await get_json(client, f"/contacts?since={base + 10}")
+    assert [(e["_id"], e["_updated"] - base, e["_deleted"]) for e in entities] == [  # type: ignore[union-attr]
         ("3", 11, False),
         ("5", 12, True),
     ]
     assert entities[1]["properties"]["email"] == contact(5)["properties"]["email"]  # type: ignore[index]
-    assert await get_json(client, "/contacts?since=12") == []
+    assert await get_json(client, f"/contacts?since={base + 12}") == []
     full = await get_json(client, "/contacts")
     assert [e["_id"] for e in full].count("3") == 1  # type: ignore[union-attr]
 
@@ -122,8 +126,8 @@ async def test_malformed_parameters_get_400_with_json_error(client: TestClient, 
 
 
 async def test_since_ahead_of_the_feed_is_refused_not_silently_empty(client: TestClient) -> None:
-    await complete_mirror(store_of(client), 3)
-    body = await get_json(client, "/contacts?since=4", status=400)
+    base = await complete_mirror(store_of(client), 3)
+    body = await get_json(client, f"/contacts?since={base + 4}", status=400)
     assert "reset the pipe" in body["error"]  # type: ignore[index]
 
 
@@ -181,13 +185,14 @@ async def test_health_reports_database_and_readiness(client: TestClient) -> None
     assert isinstance(body, dict)
     assert (body["status"], body["database"]) == ("ok", "ok")
     contacts = body["objects"]["contacts"]
-    assert (contacts["ready"], contacts["last_updated"], contacts["healthy"]) == (False, 0, True)
+    base = await base_of(store_of(client))
+    assert (contacts["ready"], contacts["last_updated"], contacts["healthy"]) == (False, base, True)
     assert contacts["worker_alive"] and contacts["problems"] == []
     await complete_mirror(store_of(client), 4)
     body = await get_json(client, "/health")
     assert isinstance(body, dict)
     contacts = body["objects"]["contacts"]
-    assert (contacts["ready"], contacts["last_updated"]) == (True, 4)
+    assert (contacts["ready"], contacts["last_updated"]) == (True, base + 4)
 
 
 async def test_metrics_count_feed_requests(client: TestClient) -> None:

@@ -50,9 +50,9 @@ async def test_pulls_beyond_the_limit_wait_for_a_slot_then_complete(
     aiohttp_client: AiohttpClient, database_url: str
 ) -> None:
     client = await app_client(aiohttp_client, database_url, concurrency=1)
-    await complete_mirror(store_of(client), 300)
+    base = await complete_mirror(store_of(client), 300)
     slots = slots_of(client)
-    queries = ["", "?since=100", "?limit=50&since=250"]
+    queries = ["", f"?since={base + 100}", f"?limit=50&since={base + 250}"]
     # The one slot is taken, as a pull in progress would take it.
     async with slots.slot():
         pulls = [asyncio.create_task(pull(client, q)) for q in queries]
@@ -60,7 +60,7 @@ async def test_pulls_beyond_the_limit_wait_for_a_slot_then_complete(
         assert slots.streaming == 1
         assert not any(p.done() for p in pulls), "a pull streamed without a slot"
     results = await asyncio.gather(*pulls)
-    assert [[e["_updated"] for e in r] for r in results] == [
+    assert [[e["_updated"] - base for e in r] for r in results] == [
         list(range(1, 301)),
         list(range(101, 301)),
         list(range(251, 301)),
@@ -72,15 +72,25 @@ async def test_many_concurrent_pulls_all_complete_within_two_slots(
     aiohttp_client: AiohttpClient, database_url: str
 ) -> None:
     client = await app_client(aiohttp_client, database_url, concurrency=2)
-    await complete_mirror(store_of(client), 400)
-    queries = [f"?since={since}&limit={limit}" for since in (0, 90, 333) for limit in (1, 7, 1000)]
-    queries += ["", "", "?since=399"]
+    base = await complete_mirror(store_of(client), 400)
+    # (since relative to the mirror's first number, limit); None: not sent
+    asks: list[tuple[int | None, int | None]] = [
+        (since, limit) for since in (0, 90, 333) for limit in (1, 7, 1000)
+    ]
+    asks += [(None, None), (None, None), (399, None)]
+    queries = [
+        "?"
+        + "&".join(
+            ([f"since={base + since}"] if since is not None else [])
+            + ([f"limit={limit}"] if limit is not None else [])
+        )
+        for since, limit in asks
+    ]
     results = await asyncio.gather(*(pull(client, q) for q in queries))
-    for query, entities in zip(queries, results, strict=True):
-        params = dict(p.split("=") for p in query.lstrip("?").split("&") if p)
-        since, limit = int(params.get("since", 0)), int(params.get("limit", 10**9))
-        expected = list(range(since + 1, min(400, since + limit) + 1))
-        assert [e["_updated"] for e in entities] == expected, query
+    for (since, limit), query, entities in zip(asks, queries, results, strict=True):
+        start, cap = since or 0, limit or 10**9
+        expected = list(range(start + 1, min(400, start + cap) + 1))
+        assert [e["_updated"] - base for e in entities] == expected, query
         assert len({e["_id"] for e in entities}) == len(expected)
     assert (slots_of(client).streaming, slots_of(client).waiting) == (0, 0)
 

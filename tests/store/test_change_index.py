@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from proxy.store import Store
-from tests.helpers import archived, complete_scan, contact, incoming
+from tests.helpers import archived, base_of, complete_scan, contact, incoming
 
 
 async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, dict]]:
@@ -25,15 +25,17 @@ async def feed_all(store: Store, since: int = 0) -> list[tuple[str, int, bool, d
 
 
 async def test_creates_get_consecutive_numbers_in_page_order(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     result = await scan.apply_page(incoming(contact(3), contact(1), contact(2)))
-    assert (result.created, result.first_seq, result.last_seq) == (3, 1, 3)
+    assert (result.created, result.first_seq, result.last_seq) == (3, b + 1, b + 3)
     rows = await feed_all(store)
-    assert [(i, seq) for i, seq, _, _ in rows] == [("3", 1), ("1", 2), ("2", 3)]
+    assert [(i, seq - b) for i, seq, _, _ in rows] == [("3", 1), ("1", 2), ("2", 3)]
     assert rows[0][3] == contact(3)  # stored verbatim
 
 
 async def test_unchanged_content_gets_no_new_number_whatever_the_key_order(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     reordered = dict(reversed(list(contact(1).items())))
@@ -41,18 +43,19 @@ async def test_unchanged_content_gets_no_new_number_whatever_the_key_order(store
     result = await scan.apply_page(incoming(reordered, contact(2)))
     assert (result.unchanged, result.changes) == (2, 0)
     status = await store.reader.object_status("contacts")
-    assert status is not None and status.last_change_seq == 2
+    assert status is not None and status.last_change_seq == b + 2
 
 
 async def test_a_content_change_moves_the_record_to_the_end(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     result = await scan.apply_page(incoming(contact(1, version=1)))
-    assert (result.updated, result.first_seq) == (1, 3)
+    assert (result.updated, result.first_seq) == (1, b + 3)
     rows = await feed_all(store)
-    assert [(i, seq) for i, seq, _, _ in rows] == [("2", 2), ("1", 3)]
+    assert [(i, seq - b) for i, seq, _, _ in rows] == [("2", 2), ("1", 3)]
     assert rows[-1][3]["properties"]["company"].endswith("1")
-    assert await feed_all(store, since=2) == rows[-1:]
+    assert await feed_all(store, since=b + 2) == rows[-1:]
 
 
 async def test_ignored_properties_and_updated_at_do_not_count_as_change(
@@ -77,12 +80,13 @@ async def test_ignored_properties_and_updated_at_do_not_count_as_change(
 
 
 async def test_archived_record_becomes_tombstone_keeping_its_data(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     result = await scan.apply_page(incoming(archived(contact(1))))
-    assert (result.deleted, result.first_seq) == (1, 3)
-    rows = await feed_all(store, since=2)
-    assert rows == [("1", 3, True, archived(contact(1)))]
+    assert (result.deleted, result.first_seq) == (1, b + 3)
+    rows = await feed_all(store, since=b + 2)
+    assert rows == [("1", b + 3, True, archived(contact(1)))]
     # Seeing the same archived record again is not a new change.
     assert (await scan.apply_page(incoming(archived(contact(1))))).unchanged == 1
 
@@ -95,27 +99,30 @@ async def test_archived_record_never_mirrored_is_skipped(store: Store) -> None:
 
 
 async def test_mark_deleted_tombstones_live_ids_only(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2), contact(3)))
     result = await scan.mark_deleted(["2", "3", "404"])
-    assert (result.deleted, result.first_seq, result.last_seq) == (2, 4, 5)
+    assert (result.deleted, result.first_seq, result.last_seq) == (2, b + 4, b + 5)
     again = await scan.mark_deleted(["2"])
     assert again.deleted == 0
-    rows = await feed_all(store, since=3)
-    assert [(i, seq, d) for i, seq, d, _ in rows] == [("2", 4, True), ("3", 5, True)]
+    rows = await feed_all(store, since=b + 3)
+    assert [(i, seq - b, d) for i, seq, d, _ in rows] == [("2", 4, True), ("3", 5, True)]
     assert rows[0][3] == contact(2)  # last known data kept
 
 
 async def test_deleted_id_that_reappears_comes_back_live_with_new_number(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1)))
     await scan.mark_deleted(["1"])
     result = await scan.apply_page(incoming(contact(1)))
-    assert (result.updated, result.first_seq) == (1, 3)
-    assert [(i, seq, d) for i, seq, d, _ in await feed_all(store)] == [("1", 3, False)]
+    assert (result.updated, result.first_seq) == (1, b + 3)
+    assert [(i, seq - b, d) for i, seq, d, _ in await feed_all(store)] == [("1", 3, False)]
 
 
 async def test_complete_full_scan_tombstones_exactly_the_unseen(store: Store) -> None:
+    b = await base_of(store)
     first = await store.begin_run("contacts")
     await first.apply_page(incoming(*(contact(i) for i in range(1, 6))))
     await complete_scan(store, first)
@@ -126,7 +133,7 @@ async def test_complete_full_scan_tombstones_exactly_the_unseen(store: Store) ->
     await second.apply_page(incoming(contact(5, version=2)))
     result = await complete_scan(store, second)
     assert result.deleted == 2
-    rows = await feed_all(store, since=5)
+    rows = await feed_all(store, since=b + 5)
     assert [(i, d) for i, d in ((r[0], r[2]) for r in rows)] == [
         ("5", False),
         ("2", True),
@@ -160,6 +167,7 @@ async def test_records_seen_by_a_later_run_survive_an_earlier_scans_completion(
 async def test_readiness_and_numbers_survive_a_restart(database_url: str) -> None:
     store = Store.open(database_url)
     await store.changes.register_object_types(["contacts"])
+    b = await base_of(store)
     status = await store.reader.object_status("contacts")
     assert status is not None and not status.ready
     scan = await store.begin_run("contacts")
@@ -171,26 +179,58 @@ async def test_readiness_and_numbers_survive_a_restart(database_url: str) -> Non
     await reopened.changes.register_object_types(["contacts"])  # idempotent
     try:
         status = await reopened.reader.object_status("contacts")
-        assert status is not None and status.ready and status.last_change_seq == 2
+        assert status is not None and status.ready and status.last_change_seq == b + 2
         scan = await reopened.begin_run("contacts")
-        assert (await scan.apply_page(incoming(contact(3)))).first_seq == 3
+        assert (await scan.apply_page(incoming(contact(3)))).first_seq == b + 3
     finally:
         await reopened.close()
 
 
 async def test_numbers_are_never_reused_after_tombstones(store: Store) -> None:
+    b = await base_of(store)
     scan = await store.begin_run("contacts")
     await scan.apply_page(incoming(contact(1), contact(2)))
     await scan.mark_deleted(["1", "2"])
     result = await scan.apply_page(incoming(contact(3)))
-    assert result.first_seq == 5
+    assert result.first_seq == b + 5
 
 
 async def test_sequences_are_per_object_type(store: Store) -> None:
     await store.changes.register_object_types(["companies"])
+    companies = await base_of(store, "companies")
     await store.changes.apply_page("contacts", incoming(contact(1), contact(2)))
     result = await store.changes.apply_page("companies", incoming(contact(1)))
-    assert result.first_seq == 1
+    assert result.first_seq == companies + 1
+
+
+async def test_a_new_mirror_numbers_above_everything_an_earlier_one_handed_out(
+    tmp_path: object,
+) -> None:
+    """A lost mirror (the container's volume gone, the database recreated) must not hand out
+    numbers a Sesam pipe already holds: a new mirror starts at its creation time."""
+    from datetime import UTC, datetime
+
+    from proxy.store import migrate
+    from proxy.store.changes import sequence_base
+
+    last_of_lost: int | None = None
+    for name in ("lost", "new"):
+        url = f"sqlite:///{tmp_path}/{name}.db"
+        mirror = Store.open(url)
+        try:
+            await migrate.upgrade(mirror.engine)
+            before = sequence_base(datetime.now(UTC))
+            await mirror.changes.register_object_types(["contacts"])
+            first = await base_of(mirror)
+            assert first >= before and first < 2**53  # exact in any JSON reader
+            writer = await mirror.begin_run("contacts")
+            result = await writer.apply_page(incoming(*(contact(i) for i in range(1, 1001))))
+            assert result.first_seq is not None and result.last_seq is not None
+            if last_of_lost is not None:
+                assert result.first_seq > last_of_lost
+            last_of_lost = result.last_seq
+        finally:
+            await mirror.close()
 
 
 async def test_unknown_object_type_is_refused(store: Store) -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from proxy.store import Store
-from tests.helpers import complete_scan, contact, incoming
+from tests.helpers import base_of, complete_scan, contact, incoming
 
 BUDGET = 6_000
 
@@ -39,11 +39,12 @@ async def test_batches_stay_within_the_budget_when_records_grow_and_shrink(store
     # (a portal that added properties), then small again, and one record alone exceeds the
     # budget. Sizes are in bytes of padding; each record adds ~400 bytes of its own.
     sizes = [100] * 60 + [7_500] * 25 + [100] * 40 + [20_000] + [100] * 10
+    base = await base_of(store)
     stored = await store_sizes(store, sizes)
     batches = await read_batches(store)
 
     entities = [e for batch in batches for e in batch]
-    assert [e["_updated"] for e in entities] == list(range(1, len(sizes) + 1))
+    assert [e["_updated"] - base for e in entities] == list(range(1, len(sizes) + 1))
     assert [e["_id"] for e in entities] == [str(i) for i in range(1, len(sizes) + 1)]
     for batch in batches:
         assert batch, "an empty batch"
@@ -58,14 +59,18 @@ async def test_batches_stay_within_the_budget_when_records_grow_and_shrink(store
 
 @pytest.mark.parametrize("limit", [1, 7, 59, 60, 61, 136, 1000])
 async def test_limit_is_exact_across_batches(store: Store, limit: int) -> None:
+    base = await base_of(store)
     await store_sizes(store, [100] * 60 + [3_000] * 76)
     batches = await read_batches(store, since=0, limit=limit)
-    got = [e["_updated"] for batch in batches for e in batch]
+    got = [e["_updated"] - base for batch in batches for e in batch]
     assert got == list(range(1, min(limit, 136) + 1))
 
 
 async def test_since_and_upto_bound_the_batches(store: Store) -> None:
+    base = await base_of(store)
     await store_sizes(store, [2_000] * 30)
-    batches = store.reader.feed_json("contacts", since=4, upto=23, batch_bytes=BUDGET, batch_size=3)
-    got = [orjson.loads(e)["_updated"] async for batch in batches for e in batch]
+    batches = store.reader.feed_json(
+        "contacts", since=base + 4, upto=base + 23, batch_bytes=BUDGET, batch_size=3
+    )
+    got = [orjson.loads(e)["_updated"] - base async for batch in batches for e in batch]
     assert got == list(range(5, 24))

@@ -11,6 +11,7 @@ from proxy.app import create_app
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
 from tests.conftest import make_settings
+from tests.helpers import base_of
 from tests.sync.conftest import ADMIN, RigFactory
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -41,6 +42,7 @@ async def test_resync_and_run_records(make_rig: RigFactory) -> None:
     sim = HubSpotSimulator()
     sim.create_contacts(120)
     rig = await make_rig(sim)
+    base = await base_of(rig.store)
     resp = await rig.client.post("/admin/resync?object=contacts&mode=full", headers=AUTH)
     assert resp.status == 202
     run_id = (await resp.json())["run_id"]
@@ -53,7 +55,7 @@ async def test_resync_and_run_records(make_rig: RigFactory) -> None:
     assert [r["id"] for r in listing["runs"]] == [run_id]
     status = await (await rig.client.get("/admin/status", headers=AUTH)).json()
     contacts = status["objects"]["contacts"]
-    assert contacts["ready"] and contacts["live"] == 120 and contacts["last_updated"] == 120
+    assert contacts["ready"] and contacts["live"] == 120 and contacts["last_updated"] == base + 120
     assert contacts["last_full_run"]["id"] == run_id and contacts["watermark"]
     assert status["upstream"]["last_announced"]["max"] > 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from proxy.simulator import HubSpotSimulator, ManualClock
+from tests.helpers import base_of
 from tests.sync.conftest import RigFactory
 
 
@@ -14,12 +15,13 @@ async def test_first_full_sync_mirrors_every_contact_with_every_property(
     sim = HubSpotSimulator()
     ids = sim.create_contacts(250)
     rig = await make_rig(sim)
+    base = await base_of(rig.store)
     assert (await rig.client.get("/contacts")).status == 503
     run = await rig.sync("full")
     assert (run.status, run.created, run.fetched) == ("succeeded", 250, 250)
     entities = await rig.feed()
     assert [e["_id"] for e in entities] == ids
-    assert [e["_updated"] for e in entities] == list(range(1, 251))
+    assert [e["_updated"] for e in entities] == list(range(base + 1, base + 251))
     for entity in entities[:5]:
         expected = sim.contact(entity["_id"])
         assert {k: v for k, v in entity.items() if not k.startswith("_")} == expected
