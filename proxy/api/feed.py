@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiohttp import hdrs, web
 
@@ -47,7 +48,9 @@ async def serve_feed(request: web.Request, object_type: str) -> web.StreamRespon
                 f"the {object_type} mirror is not complete yet: its first full sync has not "
                 "finished; try again later"
             )
-        if since > head.last_change_seq:
+        if isinstance(since, datetime):  # a pipe switching over from the tutorial service
+            since = await reader.since_for_time(object_type, since, head.last_change_seq)
+        elif since > head.last_change_seq:
             raise BadRequest(
                 f"since={since} is ahead of this feed (last _updated is "
                 f"{head.last_change_seq}); the mirror database was replaced, so reset the pipe"

@@ -360,8 +360,16 @@ def _feed_operation(object_type: str, settings: Settings, operation_id: str) -> 
             _param(
                 "since",
                 "query",
-                {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
-                "an ``_updated`` value this feed emitted; absent means from the beginning",
+                {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+                        {"type": "string", "format": "date-time"},
+                    ]
+                },
+                "an ``_updated`` value this feed emitted; absent means from the beginning. "
+                "An ISO 8601 time (what Sesam's HubSpot tutorial service emitted) answers "
+                "with every entity changed at or after it, so a pipe switches over without "
+                "a reset",
                 required=False,
             ),
             _param(

@@ -366,6 +366,21 @@ class FeedReader:
         the store's engine is disposed (``Store.close``)."""
         self._feed.close()
 
+    async def since_for_time(self, object_type: str, moment: datetime, last: int) -> int:
+        """The ``since`` that answers with every entity changed at or after ``moment``:
+        changed in the mirror then or later, or modified in the source then or later (by
+        either clock, so skew between them loses nothing). Entities numbered between those
+        come too: a repeat is harmless to a since-reader, a gap is not. ``last`` when none
+        changed since. A one-time query (a pipe switching over), so no index serves it."""
+        moment_ms = int(moment.timestamp() * 1000)
+        query = sa.select(sa.func.min(entities.c.change_seq)).where(
+            entities.c.object_type == object_type,
+            sa.or_(entities.c.changed_at >= moment, entities.c.source_modified_ms >= moment_ms),
+        )
+        async with self.engine.connect() as conn:
+            first = (await conn.execute(query)).scalar_one_or_none()
+        return last if first is None else int(first) - 1
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))

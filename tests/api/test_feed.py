@@ -116,7 +116,8 @@ async def test_limit_paging_yields_every_entity_exactly_once(client: TestClient,
         "limit=ten",
         "limit=",
         "limit=123456789012345678901234567890",
-        "since=2024-01-01T00:00:00Z",  # a timestamp cursor from the tutorial's service
+        "since=2024-13-01T00:00:00Z",  # a timestamp that is no time
+        "since=2024-01-01T25:00",
     ],
 )
 async def test_malformed_parameters_get_400_with_json_error(client: TestClient, query: str) -> None:
@@ -203,3 +204,38 @@ async def test_metrics_count_feed_requests(client: TestClient) -> None:
     assert 'change_proxy_feed_requests_total{object_type="contacts",status="200"} 1.0' in text
     assert 'change_proxy_feed_requests_total{object_type="contacts",status="400"} 1.0' in text
     assert 'change_proxy_feed_entities_total{object_type="contacts"} 4.0' in text
+
+
+async def test_an_iso_since_from_the_tutorial_service_switches_over_without_a_reset(
+    client: TestClient,
+) -> None:
+    """The tutorial's service emitted HubSpot's modification time as ``_updated``: a pipe
+    holding one gets every entity changed at or after it, under this feed's own numbers,
+    and continues from those."""
+    from datetime import UTC, datetime, timedelta
+
+    from proxy.diff import Fingerprinter, prepare
+
+    store = store_of(client)
+    base = await complete_mirror(store, 10)
+    switched = datetime.now(UTC)
+    await store.changes.apply_page("contacts", incoming(contact(3, version=1)))
+    await store.changes.mark_deleted("contacts", ["5"])
+    # Modified in HubSpot after that time, though the mirror changed it before (clock skew).
+    later_ms = int((switched + timedelta(seconds=5)).timestamp() * 1000)
+    await store.changes.apply_page(
+        "contacts", prepare([contact(11)], Fingerprinter(), lambda _: later_ms)
+    )
+    stamp = switched.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    for since in (stamp, "~t" + stamp, stamp.removesuffix("Z")):
+        for path in ("/get_contacts", "/contacts"):
+            entities = await get_json(client, f"{path}?since={since}")
+            assert [(e["_id"], e["_updated"] - base) for e in entities] == [  # type: ignore[union-attr]
+                ("3", 11),
+                ("5", 12),
+                ("11", 13),
+            ], (path, since)
+    # The pipe goes on from the integers it now holds.
+    assert await get_json(client, f"/contacts?since={base + 13}") == []
+    future = (switched + timedelta(days=1)).isoformat()
+    assert await get_json(client, f"/contacts?since={future.replace('+', '%2B')}") == []
