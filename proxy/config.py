@@ -104,14 +104,16 @@ SETTINGS: tuple[Setting, ...] = (
         "ADMIN_TOKEN",
         _parse_str,
         None,
-        "Bearer token for /admin/*; unset means admin routes answer 403",
+        "token for /admin/* (Bearer, Basic password or X-Admin-Token); unset means admin "
+        "routes answer 403",
         secret=True,
     ),
     Setting(
         "FEED_TOKEN",
         _parse_str,
         None,
-        "when set, the feed requires this Bearer token too",
+        "when set, the feed requires this token too (Bearer, or the password of Basic auth, "
+        "as a Sesam microservice system sends it)",
         secret=True,
     ),
     Setting(
