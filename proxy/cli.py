@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from proxy.config import SETTINGS, Setting, Settings, load_settings, require
+from proxy.config import SETTINGS, Setting, Settings, load_settings, object_type_name, require
 from proxy.diagnose import diagnose
 from proxy.errors import ConfigError, ProxyError
 from proxy.logs import setup_logging
@@ -47,7 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="one sync run in the foreground; non-zero exit on failure")
     sync.add_argument("--object", default=None, help="object type (default: the first configured)")
-    sync.add_argument("--full", action="store_true", help="full scan instead of incremental")
+    sync.add_argument(
+        "--mode",
+        choices=("incremental", "full", "verify"),
+        default=None,
+        help="incremental (the default once a full sync has completed): what changed since "
+        "the last run; full: the reconciliation (every id listed, what changed fetched, "
+        "deletions found); verify: every record fetched and compared",
+    )
+    sync.add_argument("--full", action="store_true", help="the same as --mode full")
     sync.add_argument(
         "--wait",
         type=float,
@@ -126,8 +134,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from proxy.commands import sync_once
 
         require(settings, "HUBSPOT_ACCESS_TOKEN")
-        object_type = args.object or settings.object_types[0]
-        return asyncio.run(sync_once(settings, object_type, full=args.full, wait_seconds=args.wait))
+        try:
+            object_type = object_type_name(args.object or settings.object_types[0])
+        except ValueError as exc:
+            raise ConfigError(f"--object: {exc}") from None
+        if object_type not in settings.object_types:
+            raise ConfigError(
+                f"--object {args.object}: not in OBJECT_TYPES ({', '.join(settings.object_types)})"
+            )
+        mode = "full" if args.full else args.mode
+        return asyncio.run(sync_once(settings, object_type, mode=mode, wait_seconds=args.wait))
     if args.command == "demo":
         from proxy.commands import run_demo
 

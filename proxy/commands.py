@@ -49,7 +49,7 @@ def _progress_display(enabled: bool) -> Iterator[Progress | None]:
 
 
 async def sync_once(
-    settings: Settings, object_type: str, *, full: bool, wait_seconds: float = 0.0
+    settings: Settings, object_type: str, *, mode: str | None, wait_seconds: float = 0.0
 ) -> int:
     """One sync run in the foreground. A progress bar on a terminal, log lines otherwise;
     exit status 0 on success, 2 when a setting is wrong (the token), 1 on other failures.
@@ -82,7 +82,9 @@ async def sync_once(
                 await store.runs.interrupt_others(object_type, lease.owner)
                 await runner.prepare_fingerprints(object_type)
                 status = await store.reader.object_status(object_type)
-                mode = FULL if full or status is None or status.watermark is None else INCREMENTAL
+                if status is None or status.watermark is None:
+                    mode = FULL  # nothing to search from, nor to verify against
+                mode = mode or INCREMENTAL
                 run_id = await store.runs.start(object_type, mode, "cli", lease.owner)
                 lease.run_id = run_id
                 with _progress_display(sys.stderr.isatty()) as bar:

@@ -38,6 +38,66 @@ def _parse_optional_int(raw: str) -> int | None:
     return int(raw.strip()) if raw.strip() else None
 
 
+class BadValue(ValueError):
+    """A value that parses but makes no sense; its message says why."""
+
+
+# HubSpot's standard object types by the other names its paths accept: singular names and
+# object type ids. The mirror, the feed and the settings use the plural name.
+STANDARD_OBJECT_TYPES: dict[str, str] = {
+    "contacts": "contacts",
+    "contact": "contacts",
+    "0-1": "contacts",
+    "companies": "companies",
+    "company": "companies",
+    "0-2": "companies",
+    "deals": "deals",
+    "deal": "deals",
+    "0-3": "deals",
+    "tickets": "tickets",
+    "ticket": "tickets",
+    "0-5": "tickets",
+    "products": "products",
+    "product": "products",
+    "0-7": "products",
+    "line_items": "line_items",
+    "line_item": "line_items",
+    "0-8": "line_items",
+}
+
+
+def object_type_name(raw: str) -> str:
+    """The canonical name of an object type as a user may write it: a standard type by any
+    of its names, or a custom object by its name or object type id (``2-1234567``)."""
+    name = raw.strip().lower()
+    if name in STANDARD_OBJECT_TYPES:
+        return STANDARD_OBJECT_TYPES[name]
+    kind, dash, number = name.partition("-")
+    if dash and kind == "2" and number.isdigit():
+        return name
+    if not name.isidentifier():
+        raise BadValue(f"{raw!r} is neither a HubSpot object type name nor a type id")
+    return name
+
+
+def _parse_object_types(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(object_type_name(part) for part in _parse_list(raw)))
+
+
+def _parse_associations(raw: str) -> dict[str, tuple[str, ...]]:
+    """``contacts=companies,deals;deals=contacts`` -> ``{"contacts": ("companies", "deals"),
+    "deals": ("contacts",)}``."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        source, eq, targets = part.partition("=")
+        if not eq or not targets.strip():
+            raise BadValue(f"{part.strip()!r} is not TYPE=TYPE[,TYPE...]")
+        out[object_type_name(source)] = _parse_object_types(targets)
+    return out
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -84,9 +144,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORT", _parse_int, "5000", "port the HTTP server listens on"),
     Setting(
         "OBJECT_TYPES",
-        _parse_list,
+        _parse_object_types,
         "contacts",
-        "comma list of HubSpot object types; each gets its own feed path and sequence",
+        "comma list of HubSpot object types (contacts, companies, deals, tickets, products, "
+        "line_items, custom objects by name or 2-... id); each gets its own feed path, "
+        "sequence, runs and schedule",
+    ),
+    Setting(
+        "ASSOCIATIONS",
+        _parse_associations,
+        "",
+        "associations to mirror with the records, e.g. contacts=companies,deals;deals=contacts "
+        "(';' between object types, ',' between the types they point to); empty: none",
     ),
     Setting(
         "SYNC_INTERVAL_SECONDS",
@@ -98,7 +167,22 @@ SETTINGS: tuple[Setting, ...] = (
         "FULL_SYNC_CRON",
         _parse_str,
         "0 3 * * *",
-        "cron expression, in UTC, for the full rescan (reconciliation, deletions); empty disables",
+        "cron expression, in UTC, for the full sync (the reconciliation: every id and "
+        "modification time listed, what changed fetched, absences confirmed); empty disables",
+    ),
+    Setting(
+        "VERIFY_SYNC_CRON",
+        _parse_str,
+        "0 4 * * 0",
+        "cron expression, in UTC, for the verify sync (every record fetched and compared, "
+        "associations included); empty disables",
+    ),
+    Setting(
+        "DELETE_CHECK_SECONDS",
+        _parse_int,
+        "900",
+        "period of the deletion check (archived listing and a live count) that brings "
+        "archives and GDPR deletions to the feed between full syncs; 0 disables",
     ),
     Setting(
         "ADMIN_TOKEN",
@@ -214,8 +298,11 @@ class Settings:
     host: str
     port: int
     object_types: tuple[str, ...]
+    associations: Mapping[str, tuple[str, ...]]
     sync_interval_seconds: int
     full_sync_cron: str
+    verify_sync_cron: str
+    delete_check_seconds: int
     admin_token: str | None
     feed_token: str | None
     ignore_properties: tuple[str, ...]
@@ -294,9 +381,10 @@ def load_settings(
             continue
         try:
             values[setting.attr] = setting.parse(raw)
-        except ValueError:
+        except ValueError as exc:
             shown = REDACTED if setting.secret else repr(raw)
-            raise ConfigError(f"{setting.name}: cannot parse {shown}") from None
+            reason = f": {exc}" if isinstance(exc, BadValue) and not setting.secret else ""
+            raise ConfigError(f"{setting.name}: cannot parse {shown}{reason}") from None
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -322,11 +410,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("LEASE_SECONDS: must be at least 2")
     if not 0 <= settings.mass_delete_percent <= 100:
         raise ConfigError("MASS_DELETE_PERCENT: must be between 0 and 100")
+    if settings.delete_check_seconds < 0:
+        raise ConfigError("DELETE_CHECK_SECONDS: must be 0 (disabled) or positive")
     if not settings.object_types:
         raise ConfigError("OBJECT_TYPES: name at least one object type")
-    for name in settings.object_types:
-        if not name.isidentifier():
-            raise ConfigError(f"OBJECT_TYPES: {name!r} is not a plain object type name")
+    for source in settings.associations:
+        if source not in settings.object_types:
+            raise ConfigError(
+                f"ASSOCIATIONS: {source} is not in OBJECT_TYPES "
+                f"({', '.join(settings.object_types)}); associations are read with its records"
+            )
 
 
 def require(settings: Settings, *names: str) -> None:

@@ -176,3 +176,36 @@ def merged_away_ids(record: Mapping[str, Any], merge_property: str) -> list[str]
         return []
     own = str(record.get("id"))
     return [part for part in (p.strip() for p in str(raw).split(";")) if part and part != own]
+
+
+def due_for_fetch(
+    listed: Mapping[str, int | None],
+    stored: Mapping[str, Stored],
+    *,
+    archived: bool = False,
+    everything: bool = False,
+) -> list[str]:
+    """Which of the ids a listing (or a search) named, with their modification times, must
+    be fetched whole; the others' stored copies are current.
+
+    Live ids: every one when ``everything`` (a verifying scan); else those the mirror lacks
+    or holds as a tombstone (created or restored), and those whose modification time moved
+    past the stored copy's (or that either side cannot tell). Archived ids: those the mirror
+    still holds live (their tombstone is due); an archived record that was never mirrored,
+    or is a tombstone already, changes nothing."""
+    due: list[str] = []
+    for entity_id, stamp in listed.items():
+        copy = stored.get(entity_id)
+        if archived:
+            if copy is not None and not copy.deleted:
+                due.append(entity_id)
+        elif (
+            everything
+            or copy is None
+            or copy.deleted
+            or stamp is None
+            or copy.modified_ms is None
+            or stamp > copy.modified_ms
+        ):
+            due.append(entity_id)
+    return due

@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from proxy.config import Settings
 from proxy.errors import ConfigError, UnknownObjectType
 from proxy.store import Store
-from proxy.sync import FULL, INCREMENTAL, MODES, RunOutcome, SyncRunner
+from proxy.sync import FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
 from proxy.worker import SyncWorker, process_owner, wait_for_event
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 FULL_MISFIRE_GRACE_S = 6 * 3600
 
 
-def full_sync_trigger(cron: str) -> CronTrigger:
+def cron_trigger(cron: str, setting: str) -> CronTrigger:
     try:
         return CronTrigger.from_crontab(cron, timezone=UTC)
     except ValueError as exc:
-        raise ConfigError(f"FULL_SYNC_CRON: {exc}") from None
+        raise ConfigError(f"{setting}: {exc}") from None
 
 
 class SyncScheduler:
@@ -67,8 +67,9 @@ class SyncScheduler:
         each worker, once it holds its lease, queues a full sync where none has completed
         or one was left unfinished)."""
         self.schedule = schedule
-        if schedule and self.settings.full_sync_cron:
-            full_sync_trigger(self.settings.full_sync_cron)  # a bad expression fails the start
+        for setting, cron in self._crons():
+            if schedule and cron:
+                cron_trigger(cron, setting)  # a bad expression fails the start
         interrupted = await self.store.runs.interrupt_abandoned(
             timedelta(seconds=self.settings.lease_seconds)
         )
@@ -107,16 +108,23 @@ class SyncScheduler:
                     max_instances=1,
                     misfire_grace_time=self.settings.sync_interval_seconds,
                 )
-            if self.settings.full_sync_cron:
-                self._aps.add_job(
-                    self._scheduled,
-                    full_sync_trigger(self.settings.full_sync_cron),
-                    args=[object_type, FULL],
-                    id=f"{object_type}:{FULL}",
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=FULL_MISFIRE_GRACE_S,
-                )
+            for (setting, cron), mode in zip(self._crons(), (FULL, VERIFY), strict=True):
+                if cron:
+                    self._aps.add_job(
+                        self._scheduled,
+                        cron_trigger(cron, setting),
+                        args=[object_type, mode],
+                        id=f"{object_type}:{mode}",
+                        coalesce=True,
+                        max_instances=1,
+                        misfire_grace_time=FULL_MISFIRE_GRACE_S,
+                    )
+
+    def _crons(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (
+            ("FULL_SYNC_CRON", self.settings.full_sync_cron),
+            ("VERIFY_SYNC_CRON", self.settings.verify_sync_cron),
+        )
 
     async def stop(self) -> None:
         if self._aps.running:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from proxy.config import Settings
 from proxy.store import Store
 from proxy.store.runs import FAILED, RunCounts, RunRecord
-from proxy.sync import FULL, INCREMENTAL, RunOutcome, SyncRunner
+from proxy.sync import FULL, INCREMENTAL, SCANS, RunOutcome, SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ class SyncWorker:
             raise
         if outcome is not None and self.on_finished is not None:
             self.on_finished(self.object_type, outcome)
-        if mode != FULL:
+        if mode not in SCANS:
             return
         if outcome is not None and outcome.succeeded:
             self._full_backoff.reset()

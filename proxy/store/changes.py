@@ -194,6 +194,10 @@ class ChangeIndex:
             result.count(change)
         return result
 
+    async def stored(self, object_type: str, ids: list[str]) -> dict[str, Stored]:
+        """What the mirror holds of ``ids`` (fingerprint, tombstone, modification time)."""
+        return await self.db.read(lambda conn: self._stored(conn, object_type, ids))
+
     async def record_sightings(
         self,
         object_type: str,

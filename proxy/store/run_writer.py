@@ -80,6 +80,16 @@ class RunWriter:
             await self.runs.save_progress(self.run_id, self.counts)
         return result
 
+    async def sight(self, entity_ids: Sequence[str]) -> None:
+        """Listed ids whose stored copy is current (nothing fetched): seen by this run, the
+        evidence a scan's deletions rest on. Buffered like an unchanged page's; write a
+        position only through :meth:`apply_page` or :meth:`save_position`, after them."""
+        self._unrecorded_sightings.extend(entity_ids)
+        self.counts.fetched += len(entity_ids)
+        self.counts.unchanged += len(entity_ids)
+        if len(self._unrecorded_sightings) >= SIGHTINGS_BATCH:
+            await self.flush_sightings()
+
     async def save_position(self, position: ScanPosition) -> None:
         """Save where the scan resumes (with every sighting before it)."""
         self._unsaved_position = position.to_json()

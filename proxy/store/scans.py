@@ -22,6 +22,8 @@ from proxy.store.schema import held_deletions, object_state
 # Where a scan stands: listing the live records, then the archived ones, then done listing
 # (only absences are left to confirm).
 LIVE, ARCHIVED, LISTED = "live", "archived", "listed"
+# What a scan fetches: what the listing shows as new or changed, or every record.
+FULL, VERIFY = "full", "verify"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ScanState:
     scan_id: int  # the run that began the scan
     position: ScanPosition
     started_at: datetime
+    verify: bool = False  # fetch and compare every record, not only what the listing says changed
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class FullScans:
     async def current(self, object_type: str) -> ScanState | None:
         """The full scan in progress, if one is."""
         query = sa.select(
-            object_state.c.scan_run_id, object_state.c.scan_position, object_state.c.scan_started_at
+            object_state.c.scan_run_id,
+            object_state.c.scan_position,
+            object_state.c.scan_started_at,
+            object_state.c.scan_mode,
         ).where(object_state.c.object_type == object_type)
         row = await self.db.read(lambda conn: conn.execute(query).one_or_none())
         if row is None or row.scan_run_id is None:
@@ -81,27 +87,47 @@ class FullScans:
         position = (
             ScanPosition.from_json(row.scan_position) if row.scan_position else ScanPosition()
         )
-        return ScanState(row.scan_run_id, position, row.scan_started_at or utcnow())
+        return ScanState(
+            row.scan_run_id, position, row.scan_started_at or utcnow(), row.scan_mode == VERIFY
+        )
 
-    async def begin(self, object_type: str, run_id: int) -> ScanState:
+    async def begin(self, object_type: str, run_id: int, *, verify: bool) -> ScanState:
         """Start a new scan with run ``run_id``, from the beginning of the live listing."""
-        state = ScanState(run_id, ScanPosition(), utcnow())
+        state = ScanState(run_id, ScanPosition(), utcnow(), verify)
         await self._set(
             object_type,
             scan_run_id=run_id,
             scan_position=state.position.to_json(),
             scan_started_at=state.started_at,
+            scan_mode=VERIFY if verify else FULL,
         )
         return state
 
+    async def fetch_signature(self, object_type: str) -> str | None:
+        """The content settings every stored record was last fetched whole under."""
+        query = sa.select(object_state.c.fetch_signature).where(
+            object_state.c.object_type == object_type
+        )
+        return await self.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
+
     async def abandon(self, object_type: str) -> None:
         """Forget the scan in progress: the next full run starts a new one."""
-        await self._set(object_type, scan_run_id=None, scan_position=None, scan_started_at=None)
+        await self._set(
+            object_type,
+            scan_run_id=None,
+            scan_position=None,
+            scan_started_at=None,
+            scan_mode=None,
+        )
 
-    async def complete(self, object_type: str) -> None:
+    async def complete(self, object_type: str, fetch_signature: str | None = None) -> None:
         """The scan listed everything and its deletions are decided: the mirror is complete
-        (the feed may answer from now on) and no scan is in progress."""
+        (the feed may answer from now on) and no scan is in progress. A verifying scan
+        fetched every record under ``fetch_signature``'s settings."""
         now = utcnow()
+        values: dict[str, Any] = {}
+        if fetch_signature is not None:
+            values["fetch_signature"] = fetch_signature
         await self._set(
             object_type,
             first_full_sync_at=sa.func.coalesce(object_state.c.first_full_sync_at, now),
@@ -109,6 +135,8 @@ class FullScans:
             scan_run_id=None,
             scan_position=None,
             scan_started_at=None,
+            scan_mode=None,
+            **values,
         )
 
     async def _set(self, object_type: str, **values: Any) -> None:

@@ -148,6 +148,19 @@ object_state = sa.Table(
         nullable=True,
         comment="signature of the settings the stored fingerprints were computed with",
     ),
+    sa.Column(
+        "scan_mode",
+        sa.String(16),
+        nullable=True,
+        comment="full (fetch what changed) | verify (fetch and compare every record)",
+    ),
+    sa.Column(
+        "fetch_signature",
+        sa.String(64),
+        nullable=True,
+        comment="the content settings (properties, associations) every stored record was "
+        "last fetched whole under; when they change, the next full scan fetches everything",
+    ),
 )
 
 # One row per sync run (full or incremental), queued, running or finished.
@@ -156,7 +169,12 @@ sync_runs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("object_type", sa.String(64), nullable=False),
-    sa.Column("mode", sa.String(16), nullable=False, comment="full | incremental"),
+    sa.Column(
+        "mode",
+        sa.String(16),
+        nullable=False,
+        comment="full | incremental | verify | deletions",
+    ),
     sa.Column(
         "status",
         sa.String(16),

@@ -59,8 +59,9 @@ async def test_failure_midway_keeps_the_pages_already_committed(make_rig: RigFac
     mark = await rig.last_updated()
     for contact_id in ids:
         sim.update(contact_id, {"city": "Tromsø"})
-    # The properties call and the first two list pages go through, then HubSpot breaks.
-    sim.faults.fail_after = 3
+    # The properties call and the first two pages (a listing and a batch read of the
+    # changed records each) go through, then HubSpot breaks.
+    sim.faults.fail_after = 5
     sim.faults.fail_next = 1000
     run = await rig.sync("full")
     assert run.status == "failed"

@@ -130,6 +130,7 @@ async def test_changes_that_surface_late_in_search_are_still_caught(
     await rig.sync("full")
     mark = await rig.last_updated()
     sim.faults.search_lag_ms = 60_000
+    clock.advance(1)  # an edit moves the modification time past the mirrored copy's
     sim.update(ids[5], {"lastname": "Late"})
     first = await rig.sync("incremental")
     assert first.status == "succeeded"
@@ -150,7 +151,7 @@ async def test_search_windows_past_the_10000_result_cap(make_rig: RigFactory) ->
     await rig.sync("full")
     mark = await rig.last_updated()
     for i, contact_id in enumerate(ids):  # distinct, ascending modification times
-        sim.update(contact_id, {"city": f"c{i}"}, timestamp_ms=clock.now_ms() + i // 3)
+        sim.update(contact_id, {"city": f"c{i}"}, timestamp_ms=clock.now_ms() + 1 + i // 3)
     run = await rig.sync("incremental")
     assert (run.status, run.updated) == ("succeeded", 10_450), run.error
     changed = await rig.feed(since=mark)

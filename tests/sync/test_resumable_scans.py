@@ -23,7 +23,8 @@ async def test_a_failed_full_scan_resumes_where_it_stopped(make_rig: RigFactory)
     rig = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
     await rig.sync("full")
     sim.gdpr_delete(ids[10])  # seen gone only by a complete scan
-    # The properties call and four list pages go through, then HubSpot breaks.
+    # The properties call and four listings go through (nothing changed: nothing is
+    # fetched), then HubSpot breaks.
     sim.faults.fail_after = 5
     sim.faults.fail_next = 1000
     first = await rig.sync("full")
@@ -45,7 +46,7 @@ async def test_an_interrupted_first_full_sync_resumes_and_then_serves(
     sim = HubSpotSimulator()
     sim.create_contacts(700)
     rig = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
-    sim.faults.fail_after = 4
+    sim.faults.fail_after = 7  # properties, then three pages (a listing and a batch read each)
     sim.faults.fail_next = 1
     first = await rig.sync("full")
     assert first.status == "failed" and first.created == 300

@@ -1,4 +1,4 @@
-"""HubSpot CRM v3 endpoints: property discovery, the list paginator with property chunking,
+"""HubSpot CRM v3 endpoints: property discovery, the listing of ids and modification times,
 the search paginator that works around the 10,000-result cap, and batch read.
 
 All HTTP goes through :class:`proxy.sources.http.HttpClient`. Each call takes the run's
@@ -11,18 +11,18 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
 from proxy.config import Settings
 from proxy.errors import BadPage, ConfigError, UpstreamFatal
-from proxy.sources.http import HttpClient, RequestStats, RetryPolicy, UriTooLong
+from proxy.sources.http import HttpClient, RequestStats, RetryPolicy
 from proxy.sources.hubspot.objects import ObjectSpec
 from proxy.sources.hubspot.pages import (
     BatchRead,
     modified_ms,
     next_after,
+    parse_associations,
     parse_batch_read,
     validate_page,
 )
@@ -34,11 +34,17 @@ LIST_PAGE_SIZE = 100  # HubSpot's maximum for list pages
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search pages
 SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
 BATCH_READ_SIZE = 100  # HubSpot's maximum inputs per batch read
-# HubSpot does not publish its URL limit; its edge has answered 414 for long property lists.
-# Property chunks keep each list URL under this many characters; a 414 halves it.
-DEFAULT_MAX_URL_LENGTH = 6000
-# A page whose chunks disagree (a record changed between the chunk requests) is fetched again.
-CHUNK_CONSISTENCY_TRIES = 3
+ASSOCIATIONS_BATCH_SIZE = 1000  # the v4 associations batch read's maximum inputs
+
+# Singular names, for the v3-style name of an association type without a label.
+_SINGULAR = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "tickets": "ticket",
+    "products": "product",
+    "line_items": "line_item",
+}
 
 
 @dataclass(frozen=True)
@@ -48,26 +54,8 @@ class Page:
     after: str | None = None  # list: the cursor of the page after this one (None: the last)
 
 
-class _ChunksDisagree(Exception):
-    pass
-
-
-def chunk_properties(names: Sequence[str], budget: int) -> list[list[str]]:
-    """Split property names into comma-joined chunks of at most ``budget`` URL-encoded
-    characters each (a single name longer than the budget gets a chunk of its own)."""
-    chunks: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for name in names:
-        cost = len(quote(name, safe="")) + 3  # the encoded comma
-        if current and size + cost > budget:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(name)
-        size += cost
-    if current:
-        chunks.append(current)
-    return chunks
+def singular(object_type: str) -> str:
+    return _SINGULAR.get(object_type, object_type)
 
 
 class HubSpotClient:
@@ -78,13 +66,11 @@ class HubSpotClient:
         base_url: str,
         token: str,
         search_limiter: RollingWindowLimiter,
-        max_url_length: int = DEFAULT_MAX_URL_LENGTH,
     ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.search_limiter = search_limiter
-        self.max_url_length = max_url_length
 
     async def _get(self, path: str, params: dict[str, str], stats: RequestStats) -> Any:
         return await self.http.request_json(
@@ -96,7 +82,7 @@ class HubSpotClient:
     async def property_names(self, spec: ObjectSpec, stats: RequestStats) -> list[str]:
         """Every property HubSpot defines for the object type (so every one is mirrored,
         not only the defaults)."""
-        body = await self._get(f"/crm/v3/properties/{spec.name}", {}, stats)
+        body = await self._get(f"/crm/v3/properties/{spec.api_name}", {}, stats)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
             raise BadPage(f"properties of {spec.name}: response has no 'results' list")
@@ -107,37 +93,32 @@ class HubSpotClient:
 
     # --- list -------------------------------------------------------------------------------
 
-    async def list_all(
+    async def list_stamps(
         self,
         spec: ObjectSpec,
-        properties: Sequence[str],
         stats: RequestStats,
         *,
         archived: bool = False,
         after: str | None = None,
     ) -> AsyncIterator[Page]:
         """Every record (or every archived one), page by page from cursor ``after`` (the
-        start when None), with every named property. Long property lists are fetched in
-        chunks and merged by id. Each page carries the cursor of the next one."""
-        path = f"/crm/v3/objects/{spec.name}"
-        # The modification property rides in every chunk: it shows whether a record changed
-        # between the chunk requests.
-        names = [p for p in properties if p != spec.modified_property]
-        budget = self.max_url_length - len(self.base_url + path) - 200
+        start when None), with only its id and modification time: a listing costs one
+        request per 100 records however many properties the portal defines. What is new or
+        changed is then fetched whole with :meth:`batch_read`, whose properties travel in
+        the body. Each page carries the cursor of the next one."""
+        path = f"/crm/v3/objects/{spec.api_name}"
         seen_cursors: set[str] = set()
         while True:
-            try:
-                records, nxt = await self._list_page(
-                    spec, path, names, budget, after, archived, stats
-                )
-            except UriTooLong:
-                if budget <= 200:
-                    raise UpstreamFatal(
-                        f"{path}: 414 even with tiny property chunks; is a proxy in the way?"
-                    ) from None
-                budget //= 2
-                log.warning("414 from HubSpot: splitting properties into chunks of %d", budget)
-                continue
+            params = {
+                "limit": str(LIST_PAGE_SIZE),
+                "archived": "true" if archived else "false",
+                "properties": spec.modified_property,
+            }
+            if after is not None:
+                params["after"] = after
+            body = await self._get(path, params, stats)
+            records = validate_page(body, f"GET {path}")
+            nxt = next_after(body)
             yield Page(records, after=nxt)
             if nxt is None:
                 return
@@ -145,60 +126,6 @@ class HubSpotClient:
                 raise UpstreamFatal(f"{path}: paging cursor {nxt!r} repeated")
             seen_cursors.add(nxt)
             after = nxt
-
-    async def _list_page(
-        self,
-        spec: ObjectSpec,
-        path: str,
-        names: Sequence[str],
-        budget: int,
-        after: str | None,
-        archived: bool,
-        stats: RequestStats,
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        chunks = chunk_properties(names, budget) or [[]]
-        for attempt in range(1, CHUNK_CONSISTENCY_TRIES + 1):
-            try:
-                return await self._fetch_chunks(spec, path, chunks, after, archived, stats)
-            except _ChunksDisagree as exc:
-                log.info("%s: %s (try %d); fetching the page again", path, exc, attempt)
-        raise BadPage(f"{path}: property chunks kept disagreeing; page rejected")
-
-    async def _fetch_chunks(
-        self,
-        spec: ObjectSpec,
-        path: str,
-        chunks: list[list[str]],
-        after: str | None,
-        archived: bool,
-        stats: RequestStats,
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        merged: dict[str, dict[str, Any]] = {}
-        nxt: str | None = None
-        for index, chunk in enumerate(chunks):
-            params = {
-                "limit": str(LIST_PAGE_SIZE),
-                "archived": "true" if archived else "false",
-                "properties": ",".join([*chunk, spec.modified_property]),
-            }
-            if after is not None:
-                params["after"] = after
-            body = await self._get(path, params, stats)
-            results = validate_page(body, f"GET {path}")
-            if index == 0:
-                nxt = next_after(body)
-                merged = {str(r["id"]): r for r in results}
-                continue
-            if {str(r["id"]) for r in results} != merged.keys():
-                raise _ChunksDisagree("records differ between property chunks")
-            for record in results:
-                base = merged[str(record["id"])]
-                if modified_ms(record, spec.modified_property) != modified_ms(
-                    base, spec.modified_property
-                ):
-                    raise _ChunksDisagree(f"record {record['id']} changed between chunks")
-                base["properties"].update(record["properties"])
-        return list(merged.values()), nxt
 
     # --- search -----------------------------------------------------------------------------
 
@@ -221,7 +148,7 @@ class HubSpotClient:
             "limit": SEARCH_PAGE_SIZE,
             "after": str(after),
         }
-        path = f"/crm/v3/objects/{spec.name}/search"
+        path = f"/crm/v3/objects/{spec.api_name}/search"
         response = await self.http.request_json(
             "POST",
             self.base_url + path,
@@ -326,14 +253,21 @@ class HubSpotClient:
     # --- batch read ---------------------------------------------------------------------------
 
     async def batch_read(
-        self, spec: ObjectSpec, ids: Sequence[str], properties: Sequence[str], stats: RequestStats
+        self,
+        spec: ObjectSpec,
+        ids: Sequence[str],
+        properties: Sequence[str],
+        stats: RequestStats,
+        *,
+        archived: bool = False,
     ) -> BatchRead:
-        """Ask HubSpot about ``ids`` (at most BATCH_READ_SIZE), live records only: which it
-        answers with themselves, which with another record (merged into it), and which it
-        reports not found. Properties travel in the body, so any number of them fits."""
+        """Ask HubSpot about ``ids`` (at most BATCH_READ_SIZE) among live records (or among
+        archived ones): which it answers with themselves, which with another record (merged
+        into it), and which it reports not found. Properties travel in the body, so any
+        number of them fits."""
         if len(ids) > BATCH_READ_SIZE:
             raise ValueError(f"batch read takes at most {BATCH_READ_SIZE} ids")
-        path = f"/crm/v3/objects/{spec.name}/batch/read"
+        path = f"/crm/v3/objects/{spec.api_name}/batch/read"
         body = {
             "inputs": [{"id": i} for i in ids],
             "properties": list(properties),
@@ -342,12 +276,52 @@ class HubSpotClient:
         response = await self.http.request_json(
             "POST",
             self.base_url + path,
-            params={"archived": "false"},
+            params={"archived": "true" if archived else "false"},
             json=body,
             headers=self._headers,
             stats=stats,
         )
         return parse_batch_read(response, ids, spec.merged_ids_property, f"POST {path}")
+
+    # --- associations ---------------------------------------------------------------------------
+
+    async def associations(
+        self, spec: ObjectSpec, to_spec: ObjectSpec, ids: Sequence[str], stats: RequestStats
+    ) -> dict[str, list[dict[str, str]]]:
+        """Every association of each of ``ids`` to records of ``to_spec``'s type, in v3's
+        shape (``[{"id", "type"}]``, sorted, so equal links compare equal), following each
+        record's own cursor past HubSpot's per-record page."""
+        path = f"/crm/v4/associations/{spec.api_name}/{to_spec.api_name}/batch/read"
+        default = (
+            f"{_SINGULAR.get(spec.name, spec.name)}_to_{_SINGULAR.get(to_spec.name, to_spec.name)}"
+        )
+        links: dict[str, set[tuple[str, str]]] = {i: set() for i in ids}
+        pending: list[dict[str, str]] = [{"id": i} for i in ids]
+        while pending:
+            batch, pending = pending[:ASSOCIATIONS_BATCH_SIZE], pending[ASSOCIATIONS_BATCH_SIZE:]
+            response = await self.http.request_json(
+                "POST",
+                self.base_url + path,
+                json={"inputs": batch},
+                headers=self._headers,
+                stats=stats,
+            )
+            page = parse_associations(response, default, f"POST {path}")
+            for from_id, found in page.links.items():
+                links.setdefault(from_id, set()).update(found)
+            asked = {item["id"]: item.get("after") for item in batch}
+            for from_id, cursor in page.more.items():
+                if cursor == asked.get(from_id):  # a server bug would otherwise loop for ever
+                    raise UpstreamFatal(f"{path}: cursor {cursor!r} of {from_id} repeated")
+                pending.append({"id": from_id, "after": cursor})
+        return {
+            # Ids sort as numbers (shorter first), so the order is HubSpot's ascending one.
+            i: [
+                {"id": to_id, "type": kind}
+                for to_id, kind in sorted(found, key=lambda link: (len(link[0]), link))
+            ]
+            for i, found in links.items()
+        }
 
 
 def client_from_settings(session: aiohttp.ClientSession, settings: Settings) -> HubSpotClient:

@@ -113,3 +113,50 @@ def modified_ms(record: Mapping[str, Any], modified_property: str) -> int | None
     props = record.get("properties") or {}
     found = parse_timestamp_ms(props.get(modified_property))
     return found if found is not None else parse_timestamp_ms(record.get("updatedAt"))
+
+
+@dataclass
+class AssociationPage:
+    """One answer of the v4 associations batch read: each asked id's links found so far
+    (``(to id, type)`` pairs), and the cursor of the ids that have more."""
+
+    links: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    more: dict[str, str] = field(default_factory=dict)  # from id -> its next cursor
+
+
+NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
+
+
+def parse_associations(body: Any, default_type: str, what: str) -> AssociationPage:
+    """Read ``{"results": [{"from": {"id"}, "to": [{"toObjectId", "associationTypes":
+    [...]}], "paging": {"next": {"after"}}}]}``. ``toObjectId`` may be a number or a string.
+    An association type is named by its label, or ``default_type`` when it has none (v3's
+    ``contact_to_company``). Errors other than "no associations found" reject the answer."""
+    results = body.get("results") if isinstance(body, Mapping) else None
+    if not isinstance(results, list):
+        raise BadPage(f"{what}: response has no 'results' list; answer rejected")
+    for error in body.get("errors") or []:
+        if not isinstance(error, Mapping) or error.get("subCategory") != NO_ASSOCIATIONS:
+            raise BadPage(f"{what}: unexpected error in the answer: {str(error)[:200]}")
+    page = AssociationPage()
+    for result in results:
+        source = result.get("from") if isinstance(result, Mapping) else None
+        from_id = source.get("id") if isinstance(source, Mapping) else None
+        targets = result.get("to")
+        if not isinstance(from_id, str | int) or not isinstance(targets, list):
+            raise BadPage(f"{what}: a result without 'from.id' or 'to'; answer rejected")
+        links = page.links.setdefault(str(from_id), set())
+        for target in targets:
+            to_id = target.get("toObjectId") if isinstance(target, Mapping) else None
+            kinds = target.get("associationTypes") if isinstance(target, Mapping) else None
+            if not isinstance(to_id, str | int) or isinstance(to_id, bool):
+                raise BadPage(f"{what}: an association without 'toObjectId'; answer rejected")
+            if not isinstance(kinds, list) or not kinds:
+                kinds = [{}]
+            for kind in kinds:
+                label = kind.get("label") if isinstance(kind, Mapping) else None
+                links.add((str(to_id), str(label) if label else default_type))
+        cursor = next_after(result)
+        if cursor is not None:
+            page.more[str(from_id)] = cursor
+    return page

@@ -1,0 +1,110 @@
+"""From what a listing or a search names to what the mirror must be told.
+
+Listings and searches ask HubSpot for ids and modification times only, so they cost one
+request per page however many properties a portal defines. This module decides which of
+the named records must be fetched whole (``diff.due_for_fetch``), fetches them with batch
+read (properties in the body: no URL limit) together with their associations, and hands
+back one :class:`Fetched` page: the complete records to apply, and the ids whose stored
+copies are current (seen, not fetched).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.diff import due_for_fetch, merged_away_ids
+from proxy.run_context import RunContext
+from proxy.sources.hubspot import HubSpotClient
+from proxy.sources.hubspot.client import BATCH_READ_SIZE
+from proxy.store import Store
+
+
+@dataclass
+class Fetched:
+    records: list[dict[str, Any]] = field(default_factory=list)  # complete, to apply
+    sighted: list[str] = field(default_factory=list)  # listed, stored copy current
+    gone: list[str] = field(default_factory=list)  # named merged away by a merge result
+    total: int | None = None  # search: how many records match in all
+    after: str | None = None  # listing: the cursor of the next page
+
+
+class PageFetcher:
+    """Turns listed (or searched) pages into :class:`Fetched` pages for one client and
+    store; the run's own state comes in with each call."""
+
+    def __init__(self, client: HubSpotClient, store: Store) -> None:
+        self.client = client
+        self.store = store
+
+    async def listed(
+        self,
+        run: RunContext,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        archived: bool = False,
+        everything: bool = False,
+    ) -> Fetched:
+        """One page of a listing. Live: fetch what is new, restored or modified since the
+        stored copy (everything, when verifying). Archived: fetch, as archived, what the
+        mirror still holds live; its tombstone keeps the record's last content.
+
+        A listed id that batch read no longer finds (deleted or merged since it was
+        listed) is neither applied nor marked seen: the scan's absence check asks again."""
+        stamps = run.stamps(records)
+        ids = list(stamps)
+        stored = await self.store.changes.stored(run.spec.name, ids)
+        due = due_for_fetch(stamps, stored, archived=archived, everything=everything)
+        due_set = set(due)
+        out = Fetched(sighted=[i for i in ids if i not in due_set])
+        out.records = await self.whole(run, due, archived=archived)
+        return out
+
+    async def searched(self, run: RunContext, records: Sequence[Mapping[str, Any]]) -> Fetched:
+        """One page of a search by modification time: fetch what moved past the stored copy
+        (the overlap re-finds records the mirror already holds), and take the ids a merge
+        result names as gone."""
+        stamps = run.stamps(records)
+        stored = await self.store.changes.stored(run.spec.name, list(stamps))
+        due = due_for_fetch(stamps, stored)
+        due_set = set(due)
+        merged = run.spec.merged_ids_property
+        out = Fetched(
+            sighted=[i for i in stamps if i not in due_set],
+            gone=[i for r in records for i in merged_away_ids(r, merged)],
+        )
+        out.records = await self.whole(run, due)
+        return out
+
+    async def whole(
+        self, run: RunContext, ids: Sequence[str], *, archived: bool = False
+    ) -> list[dict[str, Any]]:
+        """The complete records of ``ids`` that HubSpot still has (live ones with their
+        associations; with ``archived``, archived ones), and the records that ids merged
+        away now live in."""
+        records: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BATCH_READ_SIZE):
+            asked = ids[start : start + BATCH_READ_SIZE]
+            answer = await self.client.batch_read(
+                run.spec, asked, run.properties, run.stats, archived=archived
+            )
+            # In the order asked (the listing's): change numbers follow it.
+            records.extend(answer.live[i] for i in asked if i in answer.live)
+            records.extend(answer.survivors)
+        if not archived:
+            await self.attach_associations(run, records)
+        return records
+
+    async def attach_associations(self, run: RunContext, records: list[dict[str, Any]]) -> None:
+        """Put each record's associations under ``associations``, in v3's shape, one key
+        per configured target type (an empty list when it has none, so that losing the
+        last association is a change)."""
+        if not run.targets or not records:
+            return
+        ids = [str(r["id"]) for r in records]
+        for target in run.targets:
+            links = await self.client.associations(run.spec, target, ids, run.stats)
+            for record in records:
+                found = links.get(str(record["id"]), [])
+                record.setdefault("associations", {})[target.name] = {"results": found}

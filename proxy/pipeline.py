@@ -1,0 +1,76 @@
+"""Writing a run's pages in order while the next one is fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TypeVar
+
+from proxy.diff import Incoming
+from proxy.fetch import Fetched
+from proxy.run_context import RunContext
+from proxy.store.scans import ScanPosition
+
+T = TypeVar("T")
+
+
+async def ingest(
+    run: RunContext,
+    pages: AsyncIterator[Fetched],
+    position_after: Callable[[Fetched], ScanPosition] | None = None,
+) -> None:
+    """Diff and write every page, in order. The next page is fetched while this one is
+    processed (``prefetched``), and diffed while the previous one is being written: at most
+    one write is in flight, so pages still commit one after another."""
+    writing: asyncio.Task[None] | None = None
+    try:
+        async with contextlib.aclosing(prefetched(pages)) as stream:
+            async for page in stream:
+                incoming = run.incoming(page.records)
+                position = position_after(page) if position_after is not None else None
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(write(run, page, incoming, position))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            # A fetch failed, or the run is being cancelled, while a page was being
+            # written: let the page commit whole.
+            await asyncio.shield(writing)
+
+
+async def write(
+    run: RunContext, page: Fetched, incoming: list[Incoming], position: ScanPosition | None
+) -> None:
+    """One page: the ids seen unchanged, then the records fetched with the scan's position
+    after the page (never saved ahead of the page's sightings), then the ids merged away."""
+    await run.writer.sight(page.sighted)
+    await run.writer.apply_page(incoming, position)
+    if page.gone:
+        await run.writer.mark_deleted(page.gone)
+    run.writer.counts.requests = run.stats.requests
+    if run.progress is not None:
+        run.progress(run.writer.counts, page.total)
+
+
+async def prefetched(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """Yield ``pages`` while already fetching the next one, so HubSpot's (or the network's)
+    time overlaps the time spent diffing and writing the current page. At most one page is
+    held ahead: memory stays bounded by the page size."""
+    iterator = aiter(pages)
+    pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(iterator))
+    try:
+        while pending is not None:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield page
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending

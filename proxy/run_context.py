@@ -1,0 +1,41 @@
+"""What the steps of one sync run share. Built by the runner for each run and passed in:
+nothing of a run is kept on the long-lived objects (the client, the store, the runner)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from proxy.diff import Fingerprinter, Incoming, prepare
+from proxy.sources.http import RequestStats
+from proxy.sources.hubspot import ObjectSpec
+from proxy.sources.hubspot.pages import modified_ms
+from proxy.store import RunWriter
+from proxy.store.runs import RunCounts
+
+Progress = Callable[[RunCounts, int | None], None]  # counts so far, total when known
+
+
+@dataclass
+class RunContext:
+    spec: ObjectSpec
+    writer: RunWriter
+    stats: RequestStats
+    started: datetime
+    fingerprint: Fingerprinter
+    progress: Progress | None
+    # Every property the run fetches (whole records); the listings and searches that find
+    # what to fetch name only the bookkeeping ones.
+    properties: list[str] = field(default_factory=list)
+    targets: Sequence[ObjectSpec] = ()  # the types whose associations records carry
+
+    def incoming(self, records: Sequence[Mapping[str, Any]]) -> list[Incoming]:
+        modified = self.spec.modified_property
+        return prepare(records, self.fingerprint, lambda r: modified_ms(r, modified))
+
+    def stamps(self, records: Sequence[Mapping[str, Any]]) -> dict[str, int | None]:
+        """Each listed record's id and modification time."""
+        modified = self.spec.modified_property
+        return {str(r["id"]): modified_ms(r, modified) for r in records}
