@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from proxy.config import Settings
 from proxy.store import Store
 from proxy.store.runs import FAILED, RunCounts, RunRecord
-from proxy.sync import FULL, INCREMENTAL, SCANS, RunOutcome, SyncRunner
+from proxy.sync import FULL, NEEDS_MIRROR, SCANS, RunOutcome, SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class SyncWorker:
     async def _run(self, run: RunRecord) -> tuple[str, RunOutcome | None]:
         """The run's mode and outcome (None when it was cancelled: interrupted)."""
         mode = run.mode
-        if mode == INCREMENTAL:
+        if mode in NEEDS_MIRROR:
             status = await self.store.reader.object_status(self.object_type)
             if status is None or status.watermark is None:
                 # Nothing to resume from (the first full sync failed or never ran): the only
