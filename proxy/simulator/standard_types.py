@@ -70,18 +70,22 @@ def _defs(
 
 # ------------------------------------------------------------------------------ companies
 
-COMPANY_PROPERTIES: Final = _defs(
-    "companyinformation",
-    ("name", "Company name", "string", "text", ()),
-    ("domain", "Company Domain Name", "string", "text", ()),
-    ("industry", "Industry", "enumeration", "select", INDUSTRIES),
-    ("city", "City", "string", "text", ()),
-    ("country", "Country/Region", "string", "text", ()),
-    ("phone", "Phone Number", "string", "phonenumber", ()),
-    ("numberofemployees", "Number of Employees", "number", "number", ()),
-    ("annualrevenue", "Annual Revenue", "number", "number", ()),
-    ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", LIFECYCLE_STAGES),
-    ("hs_merged_object_ids", "Merged Record IDs", "enumeration", "checkbox", ()),
+COMPANY_PROPERTIES: Final = (
+    *_defs(
+        "companyinformation",
+        ("name", "Company name", "string", "text", ()),
+        ("domain", "Company Domain Name", "string", "text", ()),
+        ("industry", "Industry", "enumeration", "select", INDUSTRIES),
+        ("city", "City", "string", "text", ()),
+        ("country", "Country/Region", "string", "text", ()),
+        ("phone", "Phone Number", "string", "phonenumber", ()),
+        ("numberofemployees", "Number of Employees", "number", "number", ()),
+        ("annualrevenue", "Annual Revenue", "number", "number", ()),
+        ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", LIFECYCLE_STAGES),
+    ),
+    # Written by merges only; a semicolon list of every id merged into this record.
+    PropertyDef("hs_merged_object_ids", "Merged Record IDs", "enumeration", "checkbox",
+                group="companyinformation", read_only=True),
 )  # fmt: skip
 
 
