@@ -309,3 +309,17 @@ async def test_associating_can_bump_modification_times(
     sim.dissociate("deals", deal, "contacts", contact)
     assert sim.objects("deals").record(deal)["updatedAt"] == iso_from_ms(START_MS + 2000)
     assert sim.contact(contact)["properties"]["lastmodifieddate"] == iso_from_ms(START_MS + 2000)
+
+
+async def test_association_reads_share_the_accounts_limits_and_log(
+    client: Client, sim: HubSpotSimulator
+) -> None:
+    (contact,) = sim.create_contacts(1)
+    sim.faults.rate_limit_per_10s = 2
+    assert (await client.get("/crm/v3/objects/companies")).status == 200
+    await read(client, "contacts", "companies", [{"id": contact}], status=207)
+    limited = await client.post(route("contacts", "companies"), json={"inputs": []})
+    assert limited.status == 429
+    assert limited.headers["X-HubSpot-RateLimit-Max"] == "2"
+    log = [(e.route, e.status) for e in sim.request_log.after(0)]
+    assert log == [("list", 200), ("associations", 207), ("associations", 429)]
