@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from proxy.config import Settings
 from proxy.diff import Fingerprinter
-from proxy.errors import LeaseLost, ProxyError, UpstreamAuthError
+from proxy.errors import LeaseLost, ProxyError, UnknownObjectType, UpstreamAuthError
 from proxy.fetch import Fetched, PageFetcher
 from proxy.pipeline import ingest
 from proxy.run_context import Progress, RunContext
@@ -187,7 +187,7 @@ class SyncRunner:
             raise
         except LeaseLost as exc:
             status, error = INTERRUPTED, f"interrupted: {exc}"
-        except UpstreamAuthError as exc:
+        except (UpstreamAuthError, UnknownObjectType) as exc:
             status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
             status, error = FAILED, f"{type(exc).__name__}: {exc}"

@@ -169,6 +169,9 @@ class SyncWorker:
         )
         self.started_at = datetime.now(UTC)
         self.last_error: str | None = None
+        # The last run failed on a setting (the token, an object type HubSpot does not
+        # have): retrying will not help, so health says so at once. Cleared by a success.
+        self.configuration_error: str | None = None
         self.running_run_id: int | None = None
         self._wake = asyncio.Event()
         self._set_up = False
@@ -294,8 +297,13 @@ class SyncWorker:
         except Exception as exc:
             self._unrecorded = (run.id, f"internal error: {type(exc).__name__}: {exc}")
             raise
-        if outcome is not None and self.on_finished is not None:
-            self.on_finished(self.object_type, outcome)
+        if outcome is not None:
+            if outcome.configuration_error:
+                self.configuration_error = outcome.error
+            elif outcome.succeeded:
+                self.configuration_error = None
+            if self.on_finished is not None:
+                self.on_finished(self.object_type, outcome)
         if mode not in SCANS:
             return
         if outcome is not None and outcome.succeeded:
