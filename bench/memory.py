@@ -68,7 +68,7 @@ PULL_TIMEOUT_S = 600.0  # one unpaged pull
 SETTLE_S = 3.0
 # The environment the image gives serve beyond the settings (Dockerfile ENV), so the
 # figures are the deployed process's. ``--env NAME=`` removes one to measure without it.
-IMAGE_ENV = {"MALLOC_ARENA_MAX": "2"}
+IMAGE_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072"}
 # The floor: what any aiohttp + SQLAlchemy (asyncio) server on this backend imports before
 # it does anything. The child prints its own /proc/self/status readings.
 FLOOR_IMPORTS = {
@@ -127,6 +127,12 @@ class Reading:
     after: int = 0  # VmRSS SETTLE_S after the phase ended
     anon_after: int = 0  # of which anonymous (heap, stacks): what malloc holds
     seconds: float = 0.0
+
+    @property
+    def peak(self) -> int:
+        """The larger of the two: the kernel folds its per-CPU RSS counters into VmHWM only
+        now and then, so a sample can come out a few hundred KB above it."""
+        return max(self.hwm, self.sampled)
 
 
 @dataclass
@@ -368,14 +374,14 @@ def _rows(report: Report) -> list[tuple[str, ...]]:
 
 def peak(report: Report) -> int:
     assert report.first_sync is not None and report.resync is not None
-    return max(report.first_sync.hwm, report.resync.hwm)
+    return max(report.first_sync.peak, report.resync.peak)
 
 
 def targets(report: Report) -> list[tuple[str, str, str, bool]]:
     budget = SESAM_DEFAULT_MIB * MIB
     return [
         (
-            "peak RSS, (a) and (b)",
+            "peak RSS, (a) and (b) (the larger of VmHWM and the samples)",
             f"< {SESAM_DEFAULT_MIB} MiB (Sesam's default `docker.memory`)",
             f"{_mib(peak(report))} MiB ({peak(report) / budget:.0%} of it)",
             peak(report) < budget,
