@@ -15,8 +15,10 @@ FROM python:3.11-slim
 # MALLOC_MMAP_THRESHOLD_=131072: glibc's default threshold, pinned. Left dynamic, it rises
 #   after the first large buffer is freed (HubSpot pages of ~260 KB, feed batches of 1 MB),
 #   and later large buffers come from the heap, which fragments and never shrinks; pinned,
-#   they are mmapped and returned when freed. Peak 103.4 -> 90.8 MiB on SQLite, sync and
-#   feed as fast.
+#   they are mmapped and returned when freed. Peak 103.4 -> 90.8 MiB on SQLite, 90.0 -> 84.2
+#   on Postgres. Speed: the same within this shared machine's noise (the sync's times in
+#   bench.memory; bench.feed's unpaged pull 1.49x -> 1.66x its floor, both runs with other
+#   work taking 60% of the machine); re-measure on an idle machine.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2 \
