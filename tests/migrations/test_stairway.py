@@ -76,3 +76,36 @@ async def test_two_processes_upgrading_at_once_both_succeed(empty_url: str) -> N
     for code, out in results:
         assert code == 0, out.decode()
         assert out.decode().strip().endswith(f"{REVISIONS[-1]} (head)")
+
+
+def test_head_constant_is_alembics_head() -> None:
+    """``migrate.HEAD`` lets a start on a current database skip Alembic: it must name the
+    newest revision."""
+    assert ScriptDirectory.from_config(migrate.alembic_config()).get_current_head() == migrate.HEAD
+
+
+async def test_upgrading_a_current_database_does_not_import_alembic(database_url: str) -> None:
+    """What serve does at every start: on a database at the head, ``upgrade`` finds it so
+    with one query, in a process that never imports Alembic (it keeps ~10 MB)."""
+    code = (
+        "import asyncio, sys\n"
+        "from proxy.store import create_engine, migrate\n"
+        "async def main():\n"
+        f"    engine = create_engine({database_url!r})\n"
+        "    try:\n"
+        "        await migrate.upgrade(engine)\n"
+        "    finally:\n"
+        "        await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    assert out.decode().strip() == "[]"
