@@ -3,21 +3,21 @@
 Listings and searches ask HubSpot for ids and modification times only, so they cost one
 request per page however many properties a portal defines. This module decides which of
 the named records must be fetched whole (``diff.due_for_fetch``), fetches them with batch
-read (properties in the body: no URL limit) together with their associations, and hands
-back one :class:`Fetched` page: the complete records to apply, and the ids whose stored
-copies are current (seen, not fetched).
+read (properties in the body: no URL limit), attaches their associations (read for many
+pages at once), and hands back :class:`Fetched` pages: the complete records to apply, and
+the ids whose stored copies are current (seen, not fetched).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.diff import due_for_fetch, merged_away_ids
 from proxy.run_context import RunContext
 from proxy.sources.hubspot import HubSpotClient
-from proxy.sources.hubspot.client import BATCH_READ_SIZE
+from proxy.sources.hubspot.client import ASSOCIATIONS_BATCH_SIZE, BATCH_READ_SIZE
 from proxy.store import Store
 
 
@@ -80,9 +80,9 @@ class PageFetcher:
     async def whole(
         self, run: RunContext, ids: Sequence[str], *, archived: bool = False
     ) -> list[dict[str, Any]]:
-        """The complete records of ``ids`` that HubSpot still has (live ones with their
-        associations; with ``archived``, archived ones), and the records that ids merged
-        away now live in."""
+        """The complete records of ``ids`` that HubSpot still has (live ones; with
+        ``archived``, archived ones), and the records that ids merged away now live in.
+        Associations come after, for many pages at once (:meth:`with_associations`)."""
         records: list[dict[str, Any]] = []
         for start in range(0, len(ids), BATCH_READ_SIZE):
             asked = ids[start : start + BATCH_READ_SIZE]
@@ -92,9 +92,32 @@ class PageFetcher:
             # In the order asked (the listing's): change numbers follow it.
             records.extend(answer.live[i] for i in asked if i in answer.live)
             records.extend(answer.survivors)
-        if not archived:
-            await self.attach_associations(run, records)
         return records
+
+    async def with_associations(
+        self, run: RunContext, pages: AsyncIterator[Fetched]
+    ) -> AsyncIterator[Fetched]:
+        """``pages`` with their records' associations attached, read for up to
+        ASSOCIATIONS_BATCH_SIZE records at a time (one request per target type per 1,000
+        records rather than per page of 100): pages are held back until that many records
+        are waiting or the stream ends, then passed on in order."""
+        if not run.targets:
+            async for page in pages:
+                yield page
+            return
+        held: list[Fetched] = []
+        waiting = 0
+        async for page in pages:
+            held.append(page)
+            waiting += len(page.records)
+            if waiting >= ASSOCIATIONS_BATCH_SIZE:
+                await self.attach_associations(run, [r for p in held for r in p.records])
+                for ready in held:
+                    yield ready
+                held, waiting = [], 0
+        await self.attach_associations(run, [r for p in held for r in p.records])
+        for ready in held:
+            yield ready
 
     async def attach_associations(self, run: RunContext, records: list[dict[str, Any]]) -> None:
         """Put each record's associations under ``associations``, in v3's shape, one key

@@ -70,6 +70,8 @@ class FullScan:
                 return ScanPosition(phase, page.after) if page.after else ScanPosition(then)
 
             pages = self._pages(run, archived=archived, after=position.after, verify=scan.verify)
+            if not archived:  # tombstones keep their last associations
+                pages = self.fetcher.with_associations(run, pages)
             await ingest(run, pages, after)
             position = ScanPosition(then)
             await run.writer.save_position(position)

@@ -257,7 +257,8 @@ class SyncRunner:
         object_type = run.spec.name
         since_ms = _ms(await self._watermark(object_type))
         until_ms = _ms(run.started) + 1  # inclusive bound; later edits are the next run's
-        await ingest(run, self._searched(run, since_ms, until_ms))
+        searched = self._searched(run, since_ms, until_ms)
+        await ingest(run, self.fetcher.with_associations(run, searched))
         # Edits older than start - overlap are in the index by now and were read above.
         await self._advance_watermark(object_type, run.started - self.overlap)
         await self.store.changes.mark_incremental_done(object_type, self.clock())
