@@ -148,6 +148,10 @@ def _reporter(bar: Progress | None, title: str) -> Callable[[RunCounts, int | No
     return report
 
 
+DEMO_OBJECT_TYPES = "contacts,companies,deals"
+DEMO_ASSOCIATIONS = "contacts=companies,deals;companies=contacts,deals;deals=contacts,companies"
+
+
 async def run_demo(
     base: Settings, *, contacts: int, churn_interval: float, database_url: str | None
 ) -> int:
@@ -157,10 +161,15 @@ async def run_demo(
     from proxy.simulator import HubSpotSimulator
     from proxy.simulator import create_app as create_simulator
     from proxy.simulator.churn import churn
+    from proxy.simulator.seeding import associate_all
 
     workdir = Path(tempfile.mkdtemp(prefix="change-proxy-demo-"))
     sim = HubSpotSimulator(token="demo-" + secrets.token_hex(8))
     sim.create_contacts(contacts)
+    # A worked-in account: a company for every six contacts, a deal for every four, linked.
+    sim.objects("companies").create(max(contacts // 6, 1))
+    sim.objects("deals").create(max(contacts // 4, 1))
+    associate_all(sim, random.Random(7))
     sim_runner = web.AppRunner(create_simulator(sim), access_log=None)
     await sim_runner.setup()
     sim_site = web.TCPSite(sim_runner, "127.0.0.1", 0)
@@ -173,8 +182,11 @@ async def run_demo(
         "HUBSPOT_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "DATABASE_URL": database_url or f"sqlite:///{workdir}/mirror.db",
         "ADMIN_TOKEN": admin_token,
+        "OBJECT_TYPES": os.environ.get("OBJECT_TYPES", DEMO_OBJECT_TYPES),
+        "ASSOCIATIONS": os.environ.get("ASSOCIATIONS", DEMO_ASSOCIATIONS),
         "SYNC_INTERVAL_SECONDS": os.environ.get("SYNC_INTERVAL_SECONDS", "10"),
         "SEARCH_OVERLAP_SECONDS": os.environ.get("SEARCH_OVERLAP_SECONDS", "30"),
+        "DELETE_CHECK_SECONDS": os.environ.get("DELETE_CHECK_SECONDS", "15"),
         "HOST": base.host if "HOST" in os.environ else "127.0.0.1",
         "PORT": str(base.port),
         "LOG_LEVEL": base.log_level,
@@ -188,17 +200,26 @@ async def run_demo(
     try:
         await proxy_runner.setup()
         await web.TCPSite(proxy_runner, settings.host, settings.port).start()
-        feed = f"http://{settings.host}:{settings.port}/contacts"
+        root = f"http://{settings.host}:{settings.port}"
+        feeds = "\n".join(f"  feed         {root}/{t}" for t in settings.object_types)
+        simulator = f"http://127.0.0.1:{sim_port}/_sim/mutate"
+        auth = f"-H 'Authorization: Bearer {admin_token}'"
+        archive = '{"op": "archive", "object_type": "deals", "id": "1"}'
         print(
             f"""
-change-proxy demo: a HubSpot simulator with {contacts} contacts that keep changing, and the
-proxy on SQLite ({settings.database_url}).
+change-proxy demo: a HubSpot simulator whose contacts, companies and deals keep changing,
+and the proxy on SQLite ({settings.database_url}).
 
-  feed         {feed}   (503 until the first full sync finishes: a few seconds)
+{feeds}
+               (503 until each type's first full sync finishes: a few seconds)
   admin token  {admin_token}
-  try          curl -s '{feed}?limit=3'
-               curl -s -H 'Authorization: Bearer {admin_token}' http://{settings.host}:{settings.port}/admin/status
-               curl -s -X POST -H 'Authorization: Bearer {admin_token}' 'http://{settings.host}:{settings.port}/admin/resync?mode=full'
+  simulator    {simulator}
+  try          curl -s '{root}/contacts?limit=3'
+               curl -s {auth} {root}/admin/status
+               curl -s -X POST {auth} '{root}/admin/resync?object=deals&mode=full'
+  archive one  curl -s -X POST {simulator} -d '{archive}'
+               and within {settings.delete_check_seconds} s (DELETE_CHECK_SECONDS) its tombstone
+               is in curl -s '{root}/deals' (the entity with "_id": "1" has "_deleted": true)
 
 Ctrl-C stops it.""",
             flush=True,

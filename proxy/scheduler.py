@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from proxy.config import Settings
 from proxy.errors import ConfigError, UnknownObjectType
 from proxy.store import Store
-from proxy.sync import FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
+from proxy.sync import DELETIONS, FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
 from proxy.worker import SyncWorker, process_owner, wait_for_event
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,17 @@ class SyncScheduler:
                     coalesce=True,
                     max_instances=1,
                     misfire_grace_time=self.settings.sync_interval_seconds,
+                )
+            if self.settings.delete_check_seconds > 0:
+                interval = self.settings.delete_check_seconds
+                self._aps.add_job(
+                    self._scheduled,
+                    IntervalTrigger(seconds=interval, timezone=UTC),
+                    args=[object_type, DELETIONS],
+                    id=f"{object_type}:{DELETIONS}",
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=interval,
                 )
             for (setting, cron), mode in zip(self._crons(), (FULL, VERIFY), strict=True):
                 if cron:

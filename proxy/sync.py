@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from proxy.config import Settings
 from proxy.diff import Fingerprinter
-from proxy.errors import LeaseLost, ProxyError, UpstreamAuthError
+from proxy.errors import LeaseLost, ProxyError, UnknownObjectType, UpstreamAuthError
 from proxy.fetch import Fetched, PageFetcher
 from proxy.pipeline import ingest
 from proxy.run_context import Progress, RunContext
@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 FULL = "full"  # the reconciliation: list every id and modification time, fetch what changed
 VERIFY = "verify"  # the complete comparison: fetch and compare every record
 INCREMENTAL = "incremental"  # search what was modified since the watermark
-MODES = (FULL, INCREMENTAL, VERIFY)
+DELETIONS = "deletions"  # the archived listing, and a count that tells of other deletions
+MODES = (FULL, INCREMENTAL, VERIFY, DELETIONS)
 SCANS = (FULL, VERIFY)
+NEEDS_MIRROR = (INCREMENTAL, DELETIONS)  # before a complete full sync, these run as full
 
 
 def utcnow() -> datetime:
@@ -158,9 +160,13 @@ class SyncRunner:
         try:
             async with deadline:
                 with writer_switch_interval(self.store.db.is_sqlite):
-                    run.properties = await self.properties(spec, run.stats)
+                    run.spec = await self.client.resolve(spec, run.stats)
+                    run.targets = [await self.client.resolve(t, run.stats) for t in run.targets]
+                    run.properties = await self.properties(run.spec, run.stats)
                     if mode in SCANS:
                         await self._scan(run, verify=mode == VERIFY)
+                    elif mode == DELETIONS:
+                        await self._check_deletions(run)
                     else:
                         await self._incremental(run)
         except TimeoutError as exc:
@@ -181,7 +187,7 @@ class SyncRunner:
             raise
         except LeaseLost as exc:
             status, error = INTERRUPTED, f"interrupted: {exc}"
-        except UpstreamAuthError as exc:
+        except (UpstreamAuthError, UnknownObjectType) as exc:
             status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
             status, error = FAILED, f"{type(exc).__name__}: {exc}"
@@ -214,14 +220,42 @@ class SyncRunner:
         # searching from there (the overlap also covers clock skew and search lag).
         await self._advance_watermark(run.spec.name, scan.started_at - self.overlap)
 
-    async def _incremental(self, run: RunContext) -> None:
+    async def _check_deletions(self, run: RunContext) -> None:
+        """Bring deletions to the feed between full syncs. Archives: list the recycle bin
+        (ids and modification times: one request per 100 archived records) and tombstone,
+        fetched as archived, what the mirror still holds live. GDPR deletions leave no
+        trace to list: when HubSpot counts fewer live records than the mirror holds,
+        something vanished, and a full sync (the reconciliation, one request per 100
+        records) is queued to find out what, with a full scan's evidence rules. Merges
+        reach the feed with the incremental run that sees the merged record."""
         object_type = run.spec.name
+        await self._watermark(object_type)  # only a complete mirror has deletions to find
+        await ingest(run, self._archived(run))
+        upstream = await self.client.live_count(run.spec, run.stats)
+        mirrored = await self.store.changes.live_count(object_type)
+        if upstream is not None and upstream < mirrored:
+            log.info(
+                "run %d: HubSpot counts %d live %s, the mirror %d: a full sync is queued "
+                "to find what was deleted",
+                run.writer.run_id, upstream, object_type, mirrored,
+            )  # fmt: skip
+            await self.store.runs.request(object_type, FULL, "check")
+
+    async def _archived(self, run: RunContext) -> AsyncIterator[Fetched]:
+        async for page in self.client.list_stamps(run.spec, run.stats, archived=True):
+            yield await self.fetcher.listed(run, page.records, archived=True)
+
+    async def _watermark(self, object_type: str) -> datetime:
         status = await self.store.reader.object_status(object_type)
         if status is None or status.watermark is None:
             raise ProxyError(
                 f"{object_type}: no full sync has completed yet; run a full sync first"
             )
-        since_ms = _ms(status.watermark)
+        return status.watermark
+
+    async def _incremental(self, run: RunContext) -> None:
+        object_type = run.spec.name
+        since_ms = _ms(await self._watermark(object_type))
         until_ms = _ms(run.started) + 1  # inclusive bound; later edits are the next run's
         await ingest(run, self._searched(run, since_ms, until_ms))
         # Edits older than start - overlap are in the index by now and were read above.
@@ -260,4 +294,13 @@ def describe(counts: RunCounts) -> str:
     )
 
 
-__all__: Sequence[str] = ["FULL", "INCREMENTAL", "MODES", "RunOutcome", "SyncRunner", "describe"]
+__all__: Sequence[str] = [
+    "DELETIONS",
+    "FULL",
+    "INCREMENTAL",
+    "MODES",
+    "VERIFY",
+    "RunOutcome",
+    "SyncRunner",
+    "describe",
+]

@@ -1,10 +1,11 @@
 """Whether syncing works: a sync that has stopped must say so (``/health``, ``/admin/status``,
 ``/metrics``), never look healthy.
 
-An object type is unhealthy when this process's worker for it is dead, or when no run of it
-has succeeded for ``stale_after_seconds`` and none is running right now (a running run has a
-fresh heartbeat, whichever process runs it; a long first sync is not a stopped sync, and
-RUN_TIMEOUT_SECONDS bounds a run that hangs).
+An object type is unhealthy when this process's worker for it is dead, when its last run
+here failed on a setting (a rejected token, an object type HubSpot does not have), or when
+no run of it has succeeded for ``stale_after_seconds`` and none is running right now (a
+running run has a fresh heartbeat, whichever process runs it; a long first sync is not a
+stopped sync, and RUN_TIMEOUT_SECONDS bounds a run that hangs).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ async def object_health(
     )
     if worker is None or not worker.alive:
         health.problems.append("the sync worker of this process is not running")
+    if worker is not None and worker.configuration_error:
+        health.problems.append(f"the last run failed on a setting: {worker.configuration_error}")
     stale_after = settings.stale_after_seconds
     since = health.last_success_at or scheduler.started_at
     if stale_after and not syncing and (now - since).total_seconds() > stale_after:

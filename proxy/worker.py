@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from proxy.config import Settings
 from proxy.store import Store
 from proxy.store.runs import FAILED, RunCounts, RunRecord
-from proxy.sync import FULL, INCREMENTAL, SCANS, RunOutcome, SyncRunner
+from proxy.sync import FULL, NEEDS_MIRROR, SCANS, RunOutcome, SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ class SyncWorker:
         )
         self.started_at = datetime.now(UTC)
         self.last_error: str | None = None
+        # The last run failed on a setting (the token, an object type HubSpot does not
+        # have): retrying will not help, so health says so at once. Cleared by a success.
+        self.configuration_error: str | None = None
         self.running_run_id: int | None = None
         self._wake = asyncio.Event()
         self._set_up = False
@@ -294,8 +297,13 @@ class SyncWorker:
         except Exception as exc:
             self._unrecorded = (run.id, f"internal error: {type(exc).__name__}: {exc}")
             raise
-        if outcome is not None and self.on_finished is not None:
-            self.on_finished(self.object_type, outcome)
+        if outcome is not None:
+            if outcome.configuration_error:
+                self.configuration_error = outcome.error
+            elif outcome.succeeded:
+                self.configuration_error = None
+            if self.on_finished is not None:
+                self.on_finished(self.object_type, outcome)
         if mode not in SCANS:
             return
         if outcome is not None and outcome.succeeded:
@@ -311,7 +319,7 @@ class SyncWorker:
     async def _run(self, run: RunRecord) -> tuple[str, RunOutcome | None]:
         """The run's mode and outcome (None when it was cancelled: interrupted)."""
         mode = run.mode
-        if mode == INCREMENTAL:
+        if mode in NEEDS_MIRROR:
             status = await self.store.reader.object_status(self.object_type)
             if status is None or status.watermark is None:
                 # Nothing to resume from (the first full sync failed or never ran): the only

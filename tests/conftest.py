@@ -137,6 +137,8 @@ def make_settings(database_url: str, **env: str) -> Settings:
         "HUBSPOT_ACCESS_TOKEN": "test-token-not-secret",
         "SYNC_INTERVAL_SECONDS": "0",
         "FULL_SYNC_CRON": "",
+        "VERIFY_SYNC_CRON": "",
+        "DELETE_CHECK_SECONDS": "0",
     }
     base.update(env)
     return load_settings(env=base)

@@ -16,22 +16,29 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_MODE_COMMENTS = ("full | incremental | verify | deletions", "full | incremental")
+_COMMENTS = {
+    # column: (new comment, comment in 0002)
+    "mode": ("full | incremental | verify | deletions", "full | incremental"),
+    "trigger": (
+        "schedule | admin | cli | startup | retry | resume | check",
+        "schedule | admin | cli | startup | retry | resume",
+    ),
+}
 
 
-def _comment_mode(to_new: bool) -> None:
+def _comment_columns(to_new: bool) -> None:
     # SQLite keeps no comments; Postgres does, and the schema module is compared with them.
     if op.get_bind().dialect.name != "postgresql":
         return
-    new, old = _MODE_COMMENTS
-    op.alter_column(
-        "sync_runs",
-        "mode",
-        existing_type=sa.String(16),
-        existing_nullable=False,
-        comment=new if to_new else old,
-        existing_comment=old if to_new else new,
-    )
+    for column, (new, old) in _COMMENTS.items():
+        op.alter_column(
+            "sync_runs",
+            column,
+            existing_type=sa.String(16),
+            existing_nullable=False,
+            comment=new if to_new else old,
+            existing_comment=old if to_new else new,
+        )
 
 
 def upgrade() -> None:
@@ -51,13 +58,14 @@ def upgrade() -> None:
         ),
     ):
         op.add_column("object_state", column)
-    _comment_mode(to_new=True)
+    _comment_columns(to_new=True)
 
 
 def downgrade() -> None:
-    _comment_mode(to_new=False)
+    _comment_columns(to_new=False)
     # 0002 knows only full and incremental runs.
     op.execute("UPDATE sync_runs SET mode = 'full' WHERE mode IN ('verify', 'deletions')")
+    op.execute("UPDATE sync_runs SET trigger = 'schedule' WHERE trigger = 'check'")
     with op.batch_alter_table("object_state") as batch:
         for name in ("fetch_signature", "scan_mode"):
             batch.drop_column(name)

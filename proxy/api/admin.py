@@ -101,8 +101,7 @@ async def status(request: web.Request) -> web.Response:
     objects: dict[str, Any] = {}
     for object_type in settings.object_types:
         st = await store.reader.object_status(object_type, counts=True)
-        last_full = await store.runs.last(object_type, mode="full")
-        last_incremental = await store.runs.last(object_type, mode="incremental")
+        last = {mode: await store.runs.last(object_type, mode=mode) for mode in MODES}
         health = await object_health(store, scheduler, settings, object_type)
         objects[object_type] = {
             "ready": bool(st and st.ready),
@@ -115,8 +114,7 @@ async def status(request: web.Request) -> web.Response:
                 if st and st.scan_run_id is not None
                 else None
             ),
-            "last_full_run": run_json(last_full) if last_full else None,
-            "last_incremental_run": run_json(last_incremental) if last_incremental else None,
+            **{f"last_{mode}_run": run_json(run) if run else None for mode, run in last.items()},
             "held_deletions": held_json(await store.scans.held(object_type)),
             "health": health.as_json(),
             **await scheduler.describe(object_type),

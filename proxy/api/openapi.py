@@ -173,8 +173,7 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
                     }
                 )
             ),
-            "last_full_run": nullable(ref("Run")),
-            "last_incremental_run": nullable(ref("Run")),
+            **{f"last_{mode}_run": nullable(ref("Run")) for mode in MODES},
             "held_deletions": nullable(ref("HeldDeletions")),
             "health": ref("ObjectHealth"),
             "running_run_id": nullable({"type": "integer"}),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -13,7 +13,7 @@ from .state import HubSpotSimulator
 
 @dataclass
 class PropertiesBody:
-    """``GET /crm/v3/properties/contacts`` serialised, and the catalogue it was made from:
+    """``GET /crm/v3/properties/{type}`` serialised, and the catalogue it was made from:
     the catalogue is an immutable tuple replaced when a property is added, so a different
     object means the body is stale."""
 
@@ -21,6 +21,16 @@ class PropertiesBody:
     body: bytes = b""
 
 
+@dataclass
+class PropertiesBodies:
+    """One :class:`PropertiesBody` per object type (by its simulator name)."""
+
+    by_type: dict[str, PropertiesBody] = field(default_factory=dict)
+
+    def of(self, object_type: str) -> PropertiesBody:
+        return self.by_type.setdefault(object_type, PropertiesBody())
+
+
 SIMULATOR = web.AppKey("simulator", HubSpotSimulator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
-PROPERTIES_BODY = web.AppKey("properties_body", PropertiesBody)
+PROPERTIES_BODIES = web.AppKey("properties_bodies", PropertiesBodies)

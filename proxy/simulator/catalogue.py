@@ -1,8 +1,9 @@
-"""The contact property catalogue: which properties exist and what type each one has.
+"""Property catalogues: which properties a type's records have and what type each one has.
 
 The type decides how search compares values (numbers and dates numerically, strings
-case-insensitively, enumerations exactly) and what ``GET /crm/v3/properties/contacts``
-reports.
+case-insensitively, enumerations exactly) and what ``GET /crm/v3/properties/{type}``
+reports. The contacts' standard properties live here; the other standard types' in
+``standard_types.py``, which builds each type's catalogue with :func:`build_catalogue`.
 """
 
 from __future__ import annotations
@@ -119,8 +120,11 @@ def custom_property_name(index: int) -> str:
     return f"custom_property_with_a_long_name_{index:03d}"
 
 
-def build_catalogue(custom_properties: int) -> tuple[PropertyDef, ...]:
-    """Standard properties followed by ``custom_properties`` generated custom ones."""
+def build_catalogue(
+    custom_properties: int, standard: tuple[PropertyDef, ...] = STANDARD_PROPERTIES
+) -> tuple[PropertyDef, ...]:
+    """``standard`` properties (default: the contacts') followed by ``custom_properties``
+    generated custom ones."""
     custom = []
     for index in range(custom_properties):
         type_, field_type, options = _CUSTOM_SHAPES[index % len(_CUSTOM_SHAPES)]
@@ -135,7 +139,7 @@ def build_catalogue(custom_properties: int) -> tuple[PropertyDef, ...]:
                 options=options,
             )
         )
-    return STANDARD_PROPERTIES + tuple(custom)
+    return standard + tuple(custom)
 
 
 # The fieldType (and options) a property gets when an admin adds one of each type.

@@ -2,32 +2,54 @@
 and not in the request log.
 
 They let a test (or a benchmark) that runs the simulator as a separate process read its
-counters and log, switch its faults, change its contacts and read them all back.
+counters and log, switch its faults, change its records of any type and read them all
+back. ``stats`` and ``snapshot`` take ``?object_type=`` (any name a path takes; default
+contacts); an unknown one answers HubSpot's 400 JSON error ("Unable to infer object type
+from: …").
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
 from . import mutate
 from .app_keys import SIMULATOR
-from .error_responses import json_response
+from .error_responses import ApiError, json_response
 from .faults import Faults, fault_value
 from .query_params import invalid
 
+if TYPE_CHECKING:
+    from .store import ObjectStore
+
+
+def _requested_store(request: web.Request) -> ObjectStore:
+    try:
+        return request.app[SIMULATOR].objects(request.query.get("object_type", "contacts"))
+    except KeyError as error:
+        raise ApiError(400, str(error.args[0]), "VALIDATION_ERROR") from None
+
 
 async def stats(request: web.Request) -> web.Response:
-    """Request counters and sizes, for benchmarks that run the simulator as a process;
-    ``clients`` counts API requests by ``User-Agent``."""
+    """Request counters and sizes, for benchmarks that run the simulator as a process:
+    ``live`` and ``archived`` count the records of ``object_type``, ``types`` those of every
+    type (``{name: {"live", "archived"}}``); ``requests`` counts answered requests by route
+    (all types together) and ``clients`` API requests by ``User-Agent``."""
     sim = request.app[SIMULATOR]
+    store = _requested_store(request)
     return json_response(
         {
+            "object_type": store.name,
             "requests": dict(sim.requests),
-            "live": len(sim.live_ids()),
-            "archived": len(sim.archived_ids()),
+            "live": len(store.live_ids()),
+            "archived": len(store.archived_ids()),
+            "types": {
+                each.name: {"live": len(each.live_ids()), "archived": len(each.archived_ids())}
+                for each in sim.stores()
+            },
             "faults": dataclasses.asdict(sim.faults),
             "clients": dict(sim.request_log.clients),
         }
@@ -93,6 +115,11 @@ async def apply_mutation(request: web.Request) -> web.Response:
 
 
 async def snapshot(request: web.Request) -> web.Response:
-    """``GET /_sim/snapshot``: ``{"live": {id: record}, "archived": [ids]}``, every record
-    with every property as GET returns it, to compare a mirror with."""
-    return json_response(request.app[SIMULATOR].snapshot())
+    """``GET /_sim/snapshot?object_type=…``: ``{"live": {id: record}, "archived": [ids],
+    "associations": {to_type: {from_id: [{"toObjectId", "associationTypes"}]}}}``, every
+    live record of the type with every property as GET returns it, and every link from
+    them the v4 API would show, to compare a mirror with."""
+    store = _requested_store(request)
+    body = store.snapshot()
+    body["associations"] = request.app[SIMULATOR].associations_snapshot(store.name)
+    return json_response(body)

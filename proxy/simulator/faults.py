@@ -3,8 +3,9 @@
 What they break: whole requests (``fail_*``, ``delay_seconds``, ``max_url_length``), rate
 limits and their headers (``rate_limit_*``, ``search_per_second``, ``retry_after_*``,
 ``rate_interval_raw``), response shapes (``malformed_next``), listings (``list_cut_*``) and
-search (``search_lag_ms``, ``search_result_cap``, ``search_cursor_fault``). Each field says
-exactly what it does; all are off by default.
+search (``search_lag_ms``, ``search_result_cap``, ``search_cursor_fault``) and associations
+(``associations_bump_modified``, ``association_ids_as_strings``: not faults, HubSpot's two
+possible behaviours). Each field says exactly what it does; all are off by default.
 
 A test in the same process assigns fields (``sim.faults.fail_next = 2``); a test driving a
 simulator process posts the same names to ``/_sim/faults``, where :func:`fault_value`
@@ -90,6 +91,15 @@ class Faults:
     listing looks complete); ``"empty"`` ``{"results": []}`` without ``paging``;
     ``"blank_after"`` the real page with ``paging.next.after`` ``""`` (always, even where
     no page follows; followed, a blank cursor starts the listing over)."""
+
+    associations_bump_modified: bool = False
+    """Associating or dissociating two records sets both records' modification time to now
+    (and so shows the change to a client reading by modification time). Off by default:
+    whether HubSpot does this is unconfirmed (``reference/hubspot-api.md`` Part C), so a
+    client must not count on it."""
+    association_ids_as_strings: bool = False
+    """The v4 associations API sends ``toObjectId`` as a string (``"123"``, as HubSpot's
+    newer pages document) instead of a number (``123``, as its older examples show)."""
 
     if not TYPE_CHECKING:
         # Hidden from type checkers so that a misspelt fault name still fails mypy.

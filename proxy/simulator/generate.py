@@ -1,18 +1,22 @@
-"""Deterministic, fast generation of realistic contact property values.
+"""Deterministic, fast generation of realistic property values.
 
-Every value of contact N depends only on (seed, N), never on call order, so two simulators
-built with the same seed agree record by record however they were filled. Speed matters
-(100,000 contacts in a couple of seconds): one hash per contact supplies all the random
-bits, and each property picks from a small precomputed table.
+Every value of record N of a type depends only on (seed, type, N), never on call order, so
+two simulators built with the same seed agree record by record however they were filled.
+Speed matters (100,000 contacts in a couple of seconds): one hash per record supplies all
+the random bits, and each property picks from a small precomputed table.
+
+:class:`RecordFactory` fills the custom properties of any type; the type's own standard
+values come from a :data:`StandardValues` function (the contacts' is :func:`contact_values`,
+the other standard types' are in ``standard_types.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .catalogue import PropertyDef
 
@@ -78,12 +82,33 @@ def _custom_choices(prop: PropertyDef, index: int) -> tuple[str | None, ...]:
     return (*snippets, None, None, None)
 
 
-class ContactFactory:
-    """Makes the writable properties of contact N (not ids or timestamps; state owns those)."""
+StandardValues: TypeAlias = "Callable[[int, int], dict[str, str | None]]"
+"""The standard (non-custom) writable properties of record N, given N and 64 random bits."""
 
-    def __init__(self, seed: int, catalogue: Sequence[PropertyDef]) -> None:
-        self._seed = seed
-        custom = [prop for prop in catalogue if not prop.hubspot_defined]
+
+class RecordFactory:
+    """Makes the writable properties of record N (not ids or timestamps; the store owns
+    those): ``standard_values`` for the type's own properties, then every custom property
+    of ``catalogue``. ``salt`` (the type's name) keeps types of one seed apart; contacts use
+    none, so their values are what they were before other types existed."""
+
+    def __init__(
+        self,
+        seed: int,
+        catalogue: Sequence[PropertyDef],
+        standard_values: StandardValues | None = None,
+        *,
+        salt: str = "",
+    ) -> None:
+        self._prefix = f"{seed}:{salt}:" if salt else f"{seed}:"
+        self._standard: StandardValues = (
+            contact_values if standard_values is None else standard_values
+        )
+        # Properties the type's own values fill are not generated again (a custom object's
+        # primary display property is user-defined, yet reads like a name); their names
+        # are the keys of any record's standard values.
+        own = self._standard(1, 0).keys()
+        custom = [prop for prop in catalogue if not prop.hubspot_defined and prop.name not in own]
         # The low 64 bits go to the standard properties, the custom ones take 3 bits each
         # after that; blake2b gives at most 512 bits, so a very wide catalogue reuses bits.
         self._digest_size = min(64, (64 + _CHOICE_BITS * len(custom) + 7) // 8)
@@ -93,32 +118,37 @@ class ContactFactory:
             for index, prop in enumerate(custom)
         )
 
-    def _bits(self, contact_id: int) -> int:
+    def _bits(self, record_id: int) -> int:
         digest = hashlib.blake2b(
-            f"{self._seed}:{contact_id}".encode(), digest_size=self._digest_size
+            f"{self._prefix}{record_id}".encode(), digest_size=self._digest_size
         ).digest()
         return int.from_bytes(digest, "little")
 
-    def properties(self, contact_id: int) -> dict[str, str | None]:
-        h = self._bits(contact_id)
-        first = FIRST_NAMES[h & 31]
-        last = LAST_NAMES[(h >> 5) & 31]
-        company = COMPANIES[(h >> 10) & 15]
-        city, country = CITIES[(h >> 14) & 15]
-        domain = company.split()[0].lower()
-        props: dict[str, str | None] = {
-            "email": f"{first}.{last}.{contact_id}@{domain}.example".lower(),
-            "firstname": first,
-            "lastname": last,
-            "phone": f"+47 {(h >> 18) % 100_000_000:08d}",
-            "company": company,
-            "website": f"https://www.{domain}.example",
-            "city": city,
-            "country": country,
-            "jobtitle": JOB_TITLES[(h >> 45) & 15],
-            "lifecyclestage": LIFECYCLE_WEIGHTED[(h >> 49) & 7],
-            "hs_merged_object_ids": None,
-        }
+    def properties(self, record_id: int) -> dict[str, str | None]:
+        h = self._bits(record_id)
+        props = self._standard(record_id, h)
         for name, choices, shift in self._custom:
             props[name] = choices[(h >> shift) & (_CHOICES - 1)]
         return props
+
+
+def contact_values(contact_id: int, h: int) -> dict[str, str | None]:
+    """A contact's standard properties from its id and random bits ``h``."""
+    first = FIRST_NAMES[h & 31]
+    last = LAST_NAMES[(h >> 5) & 31]
+    company = COMPANIES[(h >> 10) & 15]
+    city, country = CITIES[(h >> 14) & 15]
+    domain = company.split()[0].lower()
+    return {
+        "email": f"{first}.{last}.{contact_id}@{domain}.example".lower(),
+        "firstname": first,
+        "lastname": last,
+        "phone": f"+47 {(h >> 18) % 100_000_000:08d}",
+        "company": company,
+        "website": f"https://www.{domain}.example",
+        "city": city,
+        "country": country,
+        "jobtitle": JOB_TITLES[(h >> 45) & 15],
+        "lifecyclestage": LIFECYCLE_WEIGHTED[(h >> 49) & 7],
+        "hs_merged_object_ids": None,
+    }

@@ -1,8 +1,8 @@
 """The operations of ``POST /_sim/mutate``: "someone changed HubSpot", from another process.
 
 A test that runs the simulator as a process (and the proxy as another) posts one operation
-per request; each maps onto the :class:`HubSpotSimulator` method a test in the same process
-would call, stamped with the simulator's clock::
+per request; each maps onto the method a test in the same process would call on the
+:class:`HubSpotSimulator` or the type's store, stamped with the simulator's clock::
 
     {"op": "create", "n": 5}                                  -> {"ids": [...]}
     {"op": "update", "id": "7", "properties": {"firstname": "X"}}   -> {"ok": true}
@@ -10,11 +10,19 @@ would call, stamped with the simulator's clock::
     {"op": "archive" | "restore" | "gdpr_delete", "id": "7"}  -> {"ok": true}
     {"op": "merge", "primary": "3", "other": "4"}             -> {"id": new_id}
     {"op": "add_property", "name": "new_field", "type": "string"}   -> {"ok": true}
+    {"op": "associate" | "dissociate", "from_type": "deals", "from_id": "3",
+     "to_type": "contacts", "to_id": "7", "label": "Buyer", "primary": false}  -> {"ok": true}
+    {"op": "define_custom_object", "name": "pets", "properties": ["pet_name", ...]
+     (or {"name": "type"}), "singular_label", "plural_label", "primary_display_property"}
+                                                              -> the schema's JSON
 
-``create`` and ``update`` also take ``"timestamp_ms"`` (epoch milliseconds) to stamp the
-records with instead of now; an ``update`` of many ids gives them all the same
-``lastmodifieddate``, as HubSpot's bulk jobs do. A missing or malformed field, or an id
-the operation cannot apply to, raises ``KeyError``/``ValueError``; the handler answers 400.
+The record operations act on ``"object_type"`` (any name a path takes; default
+``contacts``). ``associate`` takes ``label`` and ``primary`` (both optional),
+``dissociate`` ``label`` (remove only that label). ``create`` and ``update`` also take
+``"timestamp_ms"`` (epoch milliseconds) to stamp the records with instead of now; an
+``update`` of many ids gives them all the same modification time, as HubSpot's bulk jobs
+do. A missing or malformed field, an unknown type, or an id the operation cannot apply to,
+raises ``KeyError``/``ValueError``; the handler answers 400.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from .state import HubSpotSimulator
+    from .store import ObjectStore
 
 OK: Final = {"ok": True}
 
@@ -40,14 +49,25 @@ def apply(sim: HubSpotSimulator, body: object) -> dict[str, Any]:
     return operation(sim, body)
 
 
+def _store(
+    sim: HubSpotSimulator, body: Mapping[str, Any], field: str = "object_type"
+) -> ObjectStore:
+    name = body.get(field, "contacts")
+    if not isinstance(name, str):
+        raise ValueError(f"{field} must be an object type name, got {name!r}")
+    return sim.objects(name)
+
+
 def _create(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    store = _store(sim, body)
     n = _integer(body, "n")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    return {"ids": sim.create_contacts(n, timestamp_ms=_timestamp(body))}
+    return {"ids": store.create(n, timestamp_ms=_timestamp(body))}
 
 
 def _update(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    store = _store(sim, body)
     properties = body.get("properties")
     if not isinstance(properties, dict) or not all(
         value is None or isinstance(value, str) for value in properties.values()
@@ -57,13 +77,13 @@ def _update(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
     if ("id" in body) == ("ids" in body):
         raise ValueError("update needs either 'id' or 'ids'")
     if "id" in body:
-        sim.update(_id(body, "id"), properties, timestamp_ms=timestamp_ms)
+        store.update(_id(body, "id", store), properties, timestamp_ms=timestamp_ms)
         return OK
     ids = body["ids"]
     if not isinstance(ids, list) or not ids:
         raise ValueError("ids must be a non-empty list of ids")
-    sim.touch_many(
-        [_as_id(value, "ids") for value in ids],
+    store.touch_many(
+        [_as_id(value, "ids", store) for value in ids],
         properties,
         timestamp_ms=sim.clock.now_ms() if timestamp_ms is None else timestamp_ms,
     )
@@ -71,30 +91,91 @@ def _update(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _archive(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
-    sim.archive(_id(body, "id"))
+    store = _store(sim, body)
+    store.archive(_id(body, "id", store))
     return OK
 
 
 def _restore(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
-    sim.restore(_id(body, "id"))
+    store = _store(sim, body)
+    store.restore(_id(body, "id", store))
     return OK
 
 
 def _gdpr_delete(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
-    sim.gdpr_delete(_id(body, "id"))
+    store = _store(sim, body)
+    store.gdpr_delete(_id(body, "id", store))
     return OK
 
 
 def _merge(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": sim.merge(_id(body, "primary"), _id(body, "other"))}
+    store = _store(sim, body)
+    return {"id": store.merge(_id(body, "primary", store), _id(body, "other", store))}
 
 
 def _add_property(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    store = _store(sim, body)
     name, type_ = body.get("name"), body.get("type", "string")
     if not isinstance(name, str) or not isinstance(type_, str):
         raise ValueError("add_property needs a 'name' string (and optionally a 'type' string)")
-    sim.add_property(name, type_)
+    store.add_property(name, type_)
     return OK
+
+
+def _link_ends(
+    sim: HubSpotSimulator, body: Mapping[str, Any]
+) -> tuple[ObjectStore, str, ObjectStore, str, str | None]:
+    source, target = _store(sim, body, "from_type"), _store(sim, body, "to_type")
+    label = body.get("label")
+    if label is not None and not isinstance(label, str):
+        raise ValueError(f"label must be a string, got {label!r}")
+    return (
+        source,
+        _id(body, "from_id", source),
+        target,
+        _id(body, "to_id", target),
+        label,
+    )
+
+
+def _associate(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    source, from_id, target, to_id, label = _link_ends(sim, body)
+    primary = body.get("primary", False)
+    if not isinstance(primary, bool):
+        raise ValueError(f"primary must be true or false, got {primary!r}")
+    sim.associate(source.name, from_id, target.name, to_id, label=label, primary=primary)
+    return OK
+
+
+def _dissociate(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    source, from_id, target, to_id, label = _link_ends(sim, body)
+    sim.dissociate(source.name, from_id, target.name, to_id, label=label)
+    return OK
+
+
+def _define_custom_object(sim: HubSpotSimulator, body: Mapping[str, Any]) -> dict[str, Any]:
+    name, properties = body.get("name"), body.get("properties")
+    if not isinstance(name, str):
+        raise ValueError("define_custom_object needs a 'name' string")
+    if not (
+        (isinstance(properties, list) and all(isinstance(p, str) for p in properties))
+        or (isinstance(properties, dict) and all(isinstance(t, str) for t in properties.values()))
+    ):
+        raise ValueError("properties must be a list of names or an object of names to types")
+    labels = {}
+    for field in ("singular_label", "plural_label", "primary_display_property"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field} must be a string, got {value!r}")
+        labels[field] = value
+    schema = sim.define_custom_object(
+        name,
+        properties,
+        singular_label=labels["singular_label"],
+        plural_label=labels["plural_label"],
+        primary_display_property=labels["primary_display_property"],
+    )
+    return schema.as_json(sim.objects(name).catalogue)
 
 
 _OPERATIONS: Final[dict[str, Callable[[HubSpotSimulator, Mapping[str, Any]], dict[str, Any]]]] = {
@@ -105,21 +186,25 @@ _OPERATIONS: Final[dict[str, Callable[[HubSpotSimulator, Mapping[str, Any]], dic
     "gdpr_delete": _gdpr_delete,
     "merge": _merge,
     "add_property": _add_property,
+    "associate": _associate,
+    "dissociate": _dissociate,
+    "define_custom_object": _define_custom_object,
 }
 
 
-def _id(body: Mapping[str, Any], field: str) -> str:
+def _id(body: Mapping[str, Any], field: str, store: ObjectStore) -> str:
     if field not in body:
         raise ValueError(f"{body.get('op')} needs {field!r}")
-    return _as_id(body[field], field)
+    return _as_id(body[field], field, store)
 
 
-def _as_id(value: object, field: str) -> str:
+def _as_id(value: object, field: str, store: ObjectStore) -> str:
     # Ids are strings in HubSpot's JSON; a bare number is taken too, as its string.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value.isdigit():
-        raise ValueError(f"{field} must hold contact ids (digit strings), got {value!r}")
+        singular = store.object_type.singular
+        raise ValueError(f"{field} must hold {singular} ids (digit strings), got {value!r}")
     return value
 
 

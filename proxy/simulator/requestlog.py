@@ -29,8 +29,9 @@ class LogEntry:
     client: str
     """The request's ``User-Agent`` header, or ``""`` without one."""
     route: str
-    """The route name (``list``, ``search``, ``get``, ``batch_read``, ``properties``), or
-    ``other`` for a path that matches no route."""
+    """The route name (``list``, ``search``, ``get``, ``batch_read``, ``properties``,
+    ``associations``, ``schemas``, ``schema``), whatever the object type, or ``other`` for
+    a path that matches no route."""
     status: int
 
     def as_json(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``POST /crm/v3/objects/contacts/search`` as plain functions: parse, filter, sort, page.
+"""``POST /crm/v3/objects/{type}/search`` as plain functions: parse, filter, sort, page.
 
 Request body (HubSpot's shape; see ``reference/hubspot-api.md`` A2)::
 
@@ -12,9 +12,10 @@ Semantics:
 * groups are OR-ed, filters inside a group AND-ed; no filters matches everything;
   at most 5 groups, 6 filters a group, 18 filters in all (HubSpot's current documented
   limits), otherwise 400;
-* ``lastmodifieddate``, ``createdate`` and ``hs_object_id`` (and any number/date property)
-  compare numerically; date filter values are epoch-millisecond strings or ISO-8601;
-  enumerations compare exactly, other strings case-insensitively;
+* the type's modification property (``lastmodifieddate`` for contacts,
+  ``hs_lastmodifieddate`` for the rest), ``createdate`` and ``hs_object_id`` (and any
+  number/date property) compare numerically; date filter values are epoch-millisecond
+  strings or ISO-8601; enumerations compare exactly, other strings case-insensitively;
 * a record without a value fails EQ, LT, LTE, GT, GTE, BETWEEN and IN, and passes NEQ and
   NOT_IN; BETWEEN includes both ends;
 * at most one sort; ties (and the default order) are by id ascending; records without a
@@ -51,7 +52,7 @@ from .clock import ms_from_iso
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from .state import StoredContact
+    from .store import StoredRecord
 
 DEFAULT_LIMIT: Final = 10
 MAX_LIMIT: Final = 200
@@ -68,15 +69,17 @@ OPERATORS: Final = frozenset(
 
 # A comparable form of a property value: numbers for numeric types, normalised text otherwise.
 Comparable: TypeAlias = int | float | str
-Predicate: TypeAlias = "Callable[[StoredContact], bool]"
-ValueOf: TypeAlias = "Callable[[StoredContact], Comparable | None]"
+Predicate: TypeAlias = "Callable[[StoredRecord], bool]"
+ValueOf: TypeAlias = "Callable[[StoredRecord], Comparable | None]"
+# Properties the record keeps as numbers that are never null, and the attribute holding each.
+Attributes: TypeAlias = "Mapping[str, str]"
 
-# Properties the record keeps as numbers that are never null; read without parsing.
-_NUMERIC_ATTRIBUTES: Final = {
-    "hs_object_id": "id",
-    "lastmodifieddate": "updated_ms",
-    "createdate": "created_ms",
-}
+
+def numeric_attributes(modified_property: str) -> dict[str, str]:
+    """The properties of a type whose records hold them as never-null numbers: read without
+    parsing, and never missing."""
+    return {"hs_object_id": "id", modified_property: "updated_ms", "createdate": "created_ms"}
+
 
 _ORDERINGS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "LT": operator.lt,
@@ -117,7 +120,7 @@ class SearchRequest:
 @dataclass(frozen=True)
 class SearchPage:
     total: int
-    results: list[StoredContact]
+    results: list[StoredRecord]
     next_after: int | None
 
 
@@ -226,25 +229,31 @@ def _integer(value: object, field: str) -> int:
 
 
 def run_search(
-    candidates: Sequence[StoredContact],
+    candidates: Sequence[StoredRecord],
     request: SearchRequest,
     *,
     property_types: Mapping[str, str],
     result_cap: int,
+    modified_property: str = "lastmodifieddate",
 ) -> SearchPage:
     """Filter ``candidates`` (already in id order, archived and unindexed ones removed),
-    sort and cut out the requested page. Raises :class:`SearchValidationError`."""
+    sort and cut out the requested page. ``modified_property`` is the type's modification
+    property. Raises :class:`SearchValidationError`."""
+    attributes = numeric_attributes(modified_property)
     if request.after >= result_cap:
         raise SearchValidationError(
             f"Paging beyond {result_cap} results is not supported; narrow the filters."
         )
     groups = [
-        [_compile_filter(f, property_types.get(f.property_name, "string")) for f in group]
+        [
+            _compile_filter(f, property_types.get(f.property_name, "string"), attributes)
+            for f in group
+        ]
         for group in request.filter_groups
     ]
     matches = _matching(candidates, groups) if groups else list(candidates)
     if request.sort is not None:
-        matches = _sorted(matches, request.sort, property_types)
+        matches = _sorted(matches, request.sort, property_types, attributes)
 
     end = min(request.after + request.limit, result_cap)
     page = matches[request.after : end]
@@ -257,13 +266,13 @@ def run_search(
 
 
 def _matching(
-    candidates: Sequence[StoredContact], groups: list[list[Predicate]]
-) -> list[StoredContact]:
+    candidates: Sequence[StoredRecord], groups: list[list[Predicate]]
+) -> list[StoredRecord]:
     """Candidates passing every filter of at least one group, still in id order."""
 
     # Narrowing with one filter at a time keeps the per-record loop in C (filter/list),
     # which matters when a benchmark searches 100,000 records.
-    def all_of(predicates: list[Predicate]) -> list[StoredContact]:
+    def all_of(predicates: list[Predicate]) -> list[StoredRecord]:
         matches = list(candidates)
         for predicate in predicates:
             matches = list(filter(predicate, matches))
@@ -276,17 +285,22 @@ def _matching(
 
 
 def _sorted(
-    matches: list[StoredContact], sort: Sort, property_types: Mapping[str, str]
-) -> list[StoredContact]:
-    attribute = _NUMERIC_ATTRIBUTES.get(sort.property_name)
+    matches: list[StoredRecord],
+    sort: Sort,
+    property_types: Mapping[str, str],
+    attributes: Attributes,
+) -> list[StoredRecord]:
+    attribute = attributes.get(sort.property_name)
     if sort.property_name == "hs_object_id":
         return matches[::-1] if sort.descending else matches  # already in id order
     if attribute is not None:  # never null
         # Python's sort is stable with reverse=True too, so equal values keep id order.
         return sorted(matches, key=operator.attrgetter(attribute), reverse=sort.descending)
-    value_of = _value_getter(sort.property_name, property_types.get(sort.property_name, "string"))
-    present: list[tuple[Comparable, StoredContact]] = []
-    missing: list[StoredContact] = []
+    value_of = _value_getter(
+        sort.property_name, property_types.get(sort.property_name, "string"), attributes
+    )
+    present: list[tuple[Comparable, StoredRecord]] = []
+    missing: list[StoredRecord] = []
     for contact in matches:
         value = value_of(contact)
         if value is None:
@@ -297,14 +311,14 @@ def _sorted(
     return [contact for _, contact in present] + missing
 
 
-def _value_getter(name: str, type_: str) -> ValueOf:
+def _value_getter(name: str, type_: str, attributes: Attributes) -> ValueOf:
     """How to read a property of a stored record in comparable form."""
-    attribute = _NUMERIC_ATTRIBUTES.get(name)
+    attribute = attributes.get(name)
     if attribute is not None:
         getter: ValueOf = operator.attrgetter(attribute)
         return getter
 
-    def read(contact: StoredContact) -> Comparable | None:
+    def read(contact: StoredRecord) -> Comparable | None:
         raw = contact.properties.get(name)
         if raw is None or raw == "":
             return None
@@ -335,8 +349,8 @@ def _comparable(raw: object, type_: str) -> Comparable:
     return text.casefold()
 
 
-def _compile_filter(f: Filter, type_: str) -> Predicate:
-    value_of = _value_getter(f.property_name, type_)
+def _compile_filter(f: Filter, type_: str, attributes: Attributes) -> Predicate:
+    value_of = _value_getter(f.property_name, type_, attributes)
     op = f.operator
     if op == "HAS_PROPERTY":
         return lambda c: value_of(c) is not None
@@ -353,7 +367,7 @@ def _compile_filter(f: Filter, type_: str) -> Predicate:
     if op == "BETWEEN":
         high = _comparable(f.high_value, type_)
         return lambda c: _between(value_of(c), low, high)
-    return _comparison(op, value_of, low, nullable=f.property_name not in _NUMERIC_ATTRIBUTES)
+    return _comparison(op, value_of, low, nullable=f.property_name not in attributes)
 
 
 def _between(value: Comparable | None, low: Comparable, high: Comparable) -> bool:
@@ -370,7 +384,7 @@ def _comparison(op: str, value_of: ValueOf, target: Comparable, *, nullable: boo
     if not nullable:  # the hot path of incremental syncs: a window on lastmodifieddate
         return lambda c: ordering(value_of(c), target)
 
-    def compare(contact: StoredContact) -> bool:
+    def compare(contact: StoredRecord) -> bool:
         value = value_of(contact)
         return value is not None and ordering(value, target)
 
@@ -381,7 +395,7 @@ def _token_predicate(f: Filter, value_of: ValueOf, *, negate: bool) -> Predicate
     """Simplified CONTAINS_TOKEN: some word of the value matches the (``*``-wildcard) token."""
     pattern = str(f.value).casefold()
 
-    def contains(contact: StoredContact) -> bool:
+    def contains(contact: StoredRecord) -> bool:
         value = value_of(contact)
         words = re.split(r"[\s@.,;]+", str(value).casefold()) if value is not None else []
         return any(fnmatch.fnmatchcase(word, pattern) for word in words) != negate

@@ -1,38 +1,50 @@
-"""The simulated HubSpot account: contacts in memory and the operations tests perform on them.
+"""The simulated HubSpot account: one store of records per object type, and what the whole
+account shares (clock, token, faults, rate limits, request counters and log).
 
 No HTTP here. ``app.py`` turns requests into calls on :class:`HubSpotSimulator`; tests and
 the demo's churn call the mutating methods directly to play "someone changed HubSpot".
 
-Behaviour modelled (facts in ``reference/hubspot-api.md``):
+How to reach each type (the record semantics are in ``store.py``):
 
-* ids are ascending integers rendered as strings and never reused, merges included;
-* ``updatedAt`` always equals the ``lastmodifieddate`` property, ``createdAt`` ``createdate``;
-* archiving keeps ``lastmodifieddate`` (HubSpot does not bump it) and sets ``archivedAt``;
-  restoring bumps it;
-* a GDPR delete leaves no trace, not even in the archived list;
-* a merge creates a new record with a new id holding the primary's values (and the older
-  ``createdate`` of the two); both old ids disappear from list, archived list and search,
-  and a GET or batch read by either old id returns the new record;
-* a property an admin adds appears in every record, existing and new, without a value, and
-  modifies none of them.
+* **contacts** keep the methods the simulator had when it modelled only them:
+  ``sim.create_contacts(n)``, ``sim.update(id, props)``, ``sim.touch_many``,
+  ``sim.archive``, ``sim.restore``, ``sim.gdpr_delete``, ``sim.merge``,
+  ``sim.add_property``, ``sim.contact(id)``, ``sim.find``, ``sim.find_many``,
+  ``sim.list_page``, ``sim.live_ids()``, ``sim.archived_ids()``, ``sim.snapshot()``,
+  ``sim.searchable()``, ``sim.select_properties``, ``sim.property_names()``,
+  ``sim.catalogue``, ``sim.property_types``; they all act on ``sim.contacts``;
+* **every type**, contacts included, through ``sim.objects(name)`` (any name a path takes:
+  ``"companies"``, ``"company"``, ``"0-2"``, a custom object's name, objectTypeId or
+  fullyQualifiedName), an :class:`~.store.ObjectStore` with the same operations
+  (``create(n)``, ``record(id)``, ``update``, ``archive``, ``merge`` …);
+* **associations** between any two types' records: ``sim.associate(from_type, from_id,
+  to_type, to_id, label=None, primary=False)``, ``sim.dissociate(...)`` and
+  ``sim.associations(from_type, from_id, to_type)`` (what the v4 API shows); the links
+  themselves are ``sim.links`` (``associations.py``);
+* **custom objects**: ``sim.define_custom_object(name, properties)`` returns its schema
+  (``schemas.py``); ``sim.custom_objects`` holds them by name.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .catalogue import ALWAYS_RETURNED, DEFAULT_PROPERTIES, added_property, build_catalogue
-from .clock import Clock, ManualClock, WallClock, iso_from_ms
+from .associations import AssociationGraph, AssociationType
+from .clock import Clock, ManualClock, WallClock
 from .faults import Faults
-from .generate import ContactFactory
+from .object_types import ObjectTypes
 from .requestlog import RequestLog
+from .schemas import DEFAULT_PORTAL_ID, FIRST_CUSTOM_TYPE_NUMBER, CustomObjectSchema
+from .schemas import define_custom_object as make_custom_object
+from .standard_types import STANDARD_TYPES
+from .store import ObjectStore, StoredRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from .catalogue import PropertyDef
 
 __all__ = [
     "Clock",
@@ -40,57 +52,26 @@ __all__ = [
     "HubSpotSimulator",
     "ManualClock",
     "StoredContact",
+    "StoredRecord",
     "WallClock",
 ]
 
-# Properties a caller may not set through update(): the simulator owns them.
-_SYSTEM_PROPERTIES = frozenset({"hs_object_id", "createdate", "lastmodifieddate"})
+StoredContact = StoredRecord
+"""The name records had when the simulator held only contacts."""
 
-
-@dataclass(slots=True)
-class StoredContact:
-    """One contact as the simulator keeps it.
-
-    ``properties`` holds every catalogue property (``None`` when unset), including the ISO
-    ``createdate``/``lastmodifieddate`` strings; the ``*_ms`` fields are the same instants as
-    numbers so that search can compare without parsing.
-    """
-
-    id: int
-    properties: dict[str, str | None]
-    created_ms: int
-    updated_ms: int
-    written_ms: int
-    """Clock time of the last write; search sees the record from written_ms + search_lag_ms."""
-    archived_at_ms: int | None = None
-
-    def as_record(self, names: Iterable[str] | None = None) -> dict[str, Any]:
-        """The JSON object HubSpot would send, with ``names`` properties (None = all)."""
-        props = self.properties
-        record: dict[str, Any] = {
-            "id": str(self.id),
-            "properties": dict(props) if names is None else {name: props[name] for name in names},
-            "createdAt": props["createdate"],
-            "updatedAt": props["lastmodifieddate"],
-            "archived": self.archived_at_ms is not None,
-        }
-        if self.archived_at_ms is not None:
-            record["archivedAt"] = iso_from_ms(self.archived_at_ms)
-        return record
-
-    def set_updated(self, updated_ms: int, written_ms: int) -> None:
-        self.updated_ms = updated_ms
-        self.written_ms = written_ms
-        self.properties["lastmodifieddate"] = iso_from_ms(updated_ms)
+#: Custom properties each standard type other than contacts gets unless told otherwise.
+DEFAULT_EXTRA_PROPERTIES = 10
 
 
 class HubSpotSimulator:
-    """An in-memory HubSpot account holding contacts.
+    """An in-memory HubSpot account holding records of every standard object type.
 
     ``faults``, ``requests`` and ``request_log`` are shared with the HTTP app: tests flip
     faults between requests and read the counters and the log afterwards. ``monotonic`` is
     the time source of the rate-limit windows and the log (real elapsed seconds by default;
-    inject a fake in tests).
+    inject a fake in tests). ``custom_properties`` generated custom properties go to
+    contacts, ``extra_properties`` to each other standard type (a mapping sets them per
+    type name).
     """
 
     def __init__(
@@ -99,143 +80,252 @@ class HubSpotSimulator:
         clock: Clock | None = None,
         token: str = "sim-token",
         custom_properties: int = 40,
+        extra_properties: int | Mapping[str, int] = DEFAULT_EXTRA_PROPERTIES,
         seed: int = 0,
         monotonic: Callable[[], float] | None = None,
+        portal_id: int = DEFAULT_PORTAL_ID,
     ) -> None:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.token = token
+        self.seed = seed
+        self.portal_id = portal_id
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.request_log = RequestLog()
         self.monotonic: Callable[[], float] = monotonic if monotonic is not None else time.monotonic
-        self.catalogue = build_catalogue(custom_properties)
-        self.property_types: dict[str, str] = {p.name: p.type for p in self.catalogue}
-        self._factory = ContactFactory(seed, self.catalogue)
-        self._added_properties: dict[str, None] = {}
-        """Properties defined after start (:meth:`add_property`): null in new records."""
-        self._live: dict[int, StoredContact] = {}
-        self._archived: dict[int, StoredContact] = {}
-        self._merged_into: dict[int, int] = {}
-        self._next_id = 1
-        # Ascending id lists for paging, rebuilt lazily after membership changes.
-        self._sorted_live: list[int] | None = None
-        self._sorted_archived: list[int] | None = None
         self.malformed_served = 0
         """How many malformed responses were served; decides which kind comes next."""
+        self.types = ObjectTypes(STANDARD_TYPES)
+        self.links = AssociationGraph([t.name for t in STANDARD_TYPES])
+        self._stores: dict[str, ObjectStore] = {}
+        for object_type in STANDARD_TYPES:
+            if object_type.name == "contacts":
+                extra = custom_properties
+            elif isinstance(extra_properties, int):
+                extra = extra_properties
+            else:
+                extra = extra_properties.get(object_type.name, DEFAULT_EXTRA_PROPERTIES)
+            self._stores[object_type.name] = ObjectStore(
+                object_type, self, custom_properties=extra, seed=seed
+            )
+        self.contacts = self._stores["contacts"]
+        self.custom_objects: dict[str, CustomObjectSchema] = {}
+        """The custom objects' schemas by name, in the order they were defined."""
 
-    # ----------------------------------------------------------------- reading
+    # ----------------------------------------------------------------- types
+
+    def objects(self, object_type: str) -> ObjectStore:
+        """The store of the type any of its names (plural, singular, type id, custom
+        object name) points at. Raises ``UnknownObjectType`` (a ``KeyError``)."""
+        return self._stores[self.types.resolve(object_type).name]
+
+    def stores(self) -> list[ObjectStore]:
+        """Every type's store: the standard types, then custom objects as defined."""
+        return list(self._stores.values())
+
+    def define_custom_object(
+        self,
+        name: str,
+        properties: Sequence[str] | Mapping[str, str],
+        *,
+        singular_label: str | None = None,
+        plural_label: str | None = None,
+        primary_display_property: str | None = None,
+        extra_properties: int = 0,
+    ) -> CustomObjectSchema:
+        """Define a custom object (``schemas.py``): ``properties`` are names of string
+        properties, or names mapped to types; the first is the primary display property
+        unless told otherwise. Its records are then reached like any type's, through
+        ``sim.objects(name)`` (or its objectTypeId or fullyQualifiedName). Raises
+        ``ValueError`` for a name taken already or an invalid definition."""
+        schema, object_type = make_custom_object(
+            name,
+            properties,
+            portal_id=self.portal_id,
+            type_number=FIRST_CUSTOM_TYPE_NUMBER + len(self.custom_objects),
+            now_ms=self.clock.now_ms(),
+            singular_label=singular_label,
+            plural_label=plural_label,
+            primary_display_property=primary_display_property,
+        )
+        self.types.add(object_type)
+        self._stores[name] = ObjectStore(
+            object_type, self, custom_properties=extra_properties, seed=self.seed
+        )
+        self.custom_objects[name] = schema
+        return schema
+
+    def schema(self, object_type: str) -> CustomObjectSchema:
+        """The schema of the custom object any of its names points at; KeyError otherwise."""
+        return self.custom_objects[self.types.resolve(object_type).name]
+
+    # ----------------------------------------------------------------- associations
+
+    def associate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        *,
+        label: str | None = None,
+        primary: bool = False,
+    ) -> None:
+        """Link two live records (in both directions) with the pair's unlabeled type, plus
+        its ``Primary`` type when ``primary`` (which the from record then has with this
+        record only, as HubSpot allows one primary company) and a ``USER_DEFINED`` type for
+        ``label``. Associating a linked pair again adds types. Neither record's modification
+        time moves unless ``faults.associations_bump_modified``. Raises ``KeyError`` for a
+        record that is not live, ``ValueError`` for a record linked to itself or a pair
+        without a primary type."""
+        source, source_record = self._live(from_type, from_id)
+        target, target_record = self._live(to_type, to_id)
+        if source.name == target.name and source_record.id == target_record.id:
+            raise ValueError("a record cannot be associated with itself")
+        kinds = self.links.types
+        types = [kinds.unlabeled(source.name, target.name)]
+        if primary:
+            types.append(kinds.primary(source.name, target.name))
+            self._drop_primary(source.name, source_record.id, target.name, types[-1])
+        if label is not None:
+            types.append(kinds.labeled(source.name, target.name, label))
+        self.links.link(source.name, source_record.id, target.name, target_record.id, types)
+        self._bump(source_record, target_record)
+
+    def dissociate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        *,
+        label: str | None = None,
+    ) -> None:
+        """Remove the link between two live records (both directions), or only its type
+        ``label`` (``"Primary"`` for the primary one). Raises ``KeyError`` when there is no
+        such link or label."""
+        source, source_record = self._live(from_type, from_id)
+        target, target_record = self._live(to_type, to_id)
+        types = None
+        if label is not None:
+            types = [
+                t
+                for t in self.links.targets(source.name, source_record.id, target.name).get(
+                    target_record.id, {}
+                )
+                if t.label == label
+            ]
+        removed = self.links.unlink(
+            source.name, source_record.id, target.name, target_record.id, types
+        )
+        if not removed:
+            what = "association" if label is None else f"association labeled {label!r}"
+            raise KeyError(f"no {what} from {from_type} {from_id} to {to_type} {to_id}")
+        self._bump(source_record, target_record)
+
+    def associations(
+        self, from_type: str, from_id: str, to_type: str
+    ) -> list[tuple[int, tuple[AssociationType, ...]]]:
+        """The live records of ``to_type`` linked from the live record ``from_id``, by
+        ascending id, each with the link's types: what the v4 API shows. Links to or from
+        an archived record are hidden (HubSpot does not return them) until it is restored.
+        A merged-away or unknown id has none."""
+        source, target = self.objects(from_type), self.objects(to_type)
+        try:
+            key = int(from_id)
+        except ValueError:
+            return []
+        if not source.is_live(key):
+            return []
+        linked = self.links.targets(source.name, key, target.name)
+        return [(i, tuple(linked[i])) for i in sorted(linked) if target.is_live(i)]
+
+    def associations_snapshot(self, from_type: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Every visible link from live records of ``from_type``: to type -> from id ->
+        ``[{"toObjectId", "associationTypes"}]`` as the v4 API shows them (ids as strings),
+        ids ascending; types and records without links are left out."""
+        source = self.objects(from_type)
+        snapshot: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for to_type in self.links.to_types(source.name):
+            by_id: dict[str, list[dict[str, Any]]] = {}
+            for from_id in sorted(self.links.linked_ids(source.name, to_type)):
+                links = self.associations(source.name, str(from_id), to_type)
+                if links:
+                    by_id[str(from_id)] = [
+                        {
+                            "toObjectId": str(to_id),
+                            "associationTypes": [t.as_json() for t in types],
+                        }
+                        for to_id, types in links
+                    ]
+            if by_id:
+                snapshot[to_type] = by_id
+        return snapshot
+
+    def _live(self, object_type: str, record_id: str) -> tuple[ObjectStore, StoredRecord]:
+        store = self.objects(object_type)
+        return store, store.live_record(record_id)
+
+    def _drop_primary(
+        self, from_type: str, from_id: int, to_type: str, primary: AssociationType
+    ) -> None:
+        for other_id, types in list(self.links.targets(from_type, from_id, to_type).items()):
+            if primary in types:
+                self.links.unlink(from_type, from_id, to_type, other_id, [primary])
+
+    def _bump(self, *records: StoredRecord) -> None:
+        if self.faults.associations_bump_modified:
+            now = self.clock.now_ms()
+            for record in records:
+                record.set_updated(now, now)
+
+    # ----------------------------------------------------------------- contacts
+
+    @property
+    def catalogue(self) -> tuple[PropertyDef, ...]:
+        return self.contacts.catalogue
+
+    @property
+    def property_types(self) -> dict[str, str]:
+        return self.contacts.property_types
 
     def property_names(self) -> tuple[str, ...]:
-        return tuple(self.property_types)
+        return self.contacts.property_names()
 
     def select_properties(self, requested: Iterable[str] | None) -> tuple[str, ...]:
-        """The property names a response carries for a request naming ``requested``.
-
-        None means the request named none: the defaults. Unknown names are ignored, and
-        the properties HubSpot always returns are added.
-        """
-        if requested is None:
-            return DEFAULT_PROPERTIES
-        known = self.property_types
-        chosen = dict.fromkeys(name for name in requested if name in known)
-        chosen.update(dict.fromkeys(ALWAYS_RETURNED))
-        return tuple(chosen)
+        return self.contacts.select_properties(requested)
 
     def live_ids(self) -> list[str]:
-        return [str(i) for i in self._sorted_ids(archived=False)]
+        return self.contacts.live_ids()
 
     def archived_ids(self) -> list[str]:
-        return [str(i) for i in self._sorted_ids(archived=True)]
+        return self.contacts.archived_ids()
 
     def contact(self, contact_id: str) -> dict[str, Any]:
-        """The record with every property, as GET returns it (merged ids resolve to the
-        survivor). Archived records are found too. Raises KeyError when nothing matches."""
-        stored = self.find(contact_id, archived=False) or self.find(contact_id, archived=True)
-        if stored is None:
-            raise KeyError(contact_id)
-        return stored.as_record()
+        return self.contacts.record(contact_id)
 
-    def find(self, contact_id: str, *, archived: bool) -> StoredContact | None:
-        """What ``GET /contacts/{id}`` sees: live (or only archived) records, following merges."""
-        try:
-            key = int(contact_id)
-        except ValueError:
-            return None
-        key = self._resolve_merges(key)
-        return (self._archived if archived else self._live).get(key)
+    def find(self, contact_id: str, *, archived: bool) -> StoredRecord | None:
+        return self.contacts.find(contact_id, archived=archived)
 
     def find_many(
         self, contact_ids: Iterable[str], *, archived: bool
-    ) -> tuple[list[StoredContact], list[str]]:
-        """What ``POST /contacts/batch/read`` sees: each id looked up like :meth:`find`.
-
-        Returns the records found, each once and in the order first asked for (several
-        merged-away ids can resolve to the same survivor, which HubSpot sends once, under
-        its own id), and the ids that found nothing, once each, as they were given.
-        """
-        found: dict[int, StoredContact] = {}
-        missing: dict[str, None] = {}
-        for contact_id in contact_ids:
-            contact = self.find(contact_id, archived=archived)
-            if contact is None:
-                missing[contact_id] = None
-            else:
-                found.setdefault(contact.id, contact)
-        return list(found.values()), list(missing)
+    ) -> tuple[list[StoredRecord], list[str]]:
+        return self.contacts.find_many(contact_ids, archived=archived)
 
     def list_page(
         self, *, after: int | None, limit: int, archived: bool
-    ) -> tuple[list[StoredContact], bool]:
-        """Up to ``limit`` records with id greater than ``after``, ascending by id, and
-        whether more follow."""
-        ids = self._sorted_ids(archived=archived)
-        start = 0 if after is None else bisect_right(ids, after)
-        page_ids = ids[start : start + limit]
-        records = self._archived if archived else self._live
-        return [records[i] for i in page_ids], start + limit < len(ids)
+    ) -> tuple[list[StoredRecord], bool]:
+        return self.contacts.list_page(after=after, limit=limit, archived=archived)
 
     def snapshot(self) -> dict[str, Any]:
-        """The upstream truth a mirror is compared with: ``live`` maps each live id
-        (ascending) to its record with every property, as GET returns it; ``archived``
-        lists the archived ids, ascending. Merged-away and GDPR-deleted ids are in neither."""
-        live = self._live
-        return {
-            "live": {str(i): live[i].as_record() for i in self._sorted_ids(archived=False)},
-            "archived": self.archived_ids(),
-        }
+        """The contacts' upstream truth a mirror is compared with (``ObjectStore.snapshot``)."""
+        return self.contacts.snapshot()
 
-    def searchable(self) -> list[StoredContact]:
-        """Live records the search index has caught up with, in creation (id) order."""
-        live = self._live
-        contacts = [live[contact_id] for contact_id in self._sorted_ids(archived=False)]
-        if self.faults.search_lag_ms <= 0:
-            return contacts
-        visible_from = self.clock.now_ms() - self.faults.search_lag_ms
-        return [contact for contact in contacts if contact.written_ms <= visible_from]
-
-    # ----------------------------------------------------------------- writing
+    def searchable(self) -> list[StoredRecord]:
+        return self.contacts.searchable()
 
     def create_contacts(self, n: int, *, timestamp_ms: int | None = None) -> list[str]:
-        """Create ``n`` generated contacts stamped ``timestamp_ms`` (default: now)."""
-        written_ms = self.clock.now_ms()
-        stamp_ms = written_ms if timestamp_ms is None else timestamp_ms
-        stamp = iso_from_ms(stamp_ms)
-        ids: list[str] = []
-        for _ in range(n):
-            contact_id = self._take_id()
-            properties: dict[str, str | None] = {
-                "hs_object_id": str(contact_id),
-                "createdate": stamp,
-                "lastmodifieddate": stamp,
-            }
-            properties.update(self._factory.properties(contact_id))
-            properties.update(self._added_properties)
-            self._live[contact_id] = StoredContact(
-                contact_id, properties, stamp_ms, stamp_ms, written_ms
-            )
-            ids.append(str(contact_id))
-        self._sorted_live = None
-        return ids
+        return self.contacts.create(n, timestamp_ms=timestamp_ms)
 
     def update(
         self,
@@ -244,128 +334,25 @@ class HubSpotSimulator:
         *,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Set properties on a live contact and stamp it modified at ``timestamp_ms``."""
-        self.touch_many(
-            [contact_id],
-            properties,
-            timestamp_ms=self.clock.now_ms() if timestamp_ms is None else timestamp_ms,
-        )
+        self.contacts.update(contact_id, properties, timestamp_ms=timestamp_ms)
 
     def touch_many(
         self, ids: Iterable[str], properties: dict[str, str | None], *, timestamp_ms: int
     ) -> None:
-        """A bulk job: every contact gets ``properties`` and the identical
-        ``lastmodifieddate`` (HubSpot imports and workflows do this to >10,000 at once)."""
-        self._check_writable(properties)
-        contacts = [self._live_contact(i) for i in ids]  # all or nothing
-        written_ms = self.clock.now_ms()
-        for contact in contacts:
-            contact.properties.update(properties)
-            contact.set_updated(timestamp_ms, written_ms)
+        self.contacts.touch_many(ids, properties, timestamp_ms=timestamp_ms)
 
     def archive(self, contact_id: str) -> None:
-        """Soft delete. ``lastmodifieddate`` stays as it was, as in HubSpot."""
-        contact = self._live_contact(contact_id)
-        del self._live[contact.id]
-        contact.archived_at_ms = self.clock.now_ms()
-        self._archived[contact.id] = contact
-        self._sorted_live = self._sorted_archived = None
+        self.contacts.archive(contact_id)
 
     def restore(self, contact_id: str) -> None:
-        """Undo an archive; HubSpot sets the modification date when it restores."""
-        try:
-            contact = self._archived.pop(int(contact_id))
-        except (KeyError, ValueError):
-            raise KeyError(f"no archived contact {contact_id}") from None
-        now = self.clock.now_ms()
-        contact.archived_at_ms = None
-        contact.set_updated(now, now)
-        self._live[contact.id] = contact
-        self._sorted_live = self._sorted_archived = None
+        self.contacts.restore(contact_id)
 
     def gdpr_delete(self, contact_id: str) -> None:
-        """Permanent delete: gone from list, archived list, search and GET."""
-        key = self._resolve_merges(int(contact_id))
-        if self._live.pop(key, None) is None and self._archived.pop(key, None) is None:
-            raise KeyError(f"no contact {contact_id}")
-        self._sorted_live = self._sorted_archived = None
+        self.contacts.gdpr_delete(contact_id)
 
     def merge(self, primary_id: str, other_id: str) -> str:
-        """Merge two live contacts the way HubSpot does now; returns the new record's id."""
-        primary = self._live_contact(primary_id)
-        other = self._live_contact(other_id)
-        if primary.id == other.id:
-            raise ValueError("cannot merge a contact into itself")
-        now = self.clock.now_ms()
-        merged_ids = {primary.id, other.id}
-        for old in (primary, other):
-            merged_ids.update(
-                int(i) for i in (old.properties["hs_merged_object_ids"] or "").split(";") if i
-            )
-        new_id = self._take_id()
-        created_ms = min(primary.created_ms, other.created_ms)
-        properties = dict(primary.properties)
-        properties.update(
-            {
-                "hs_object_id": str(new_id),
-                "createdate": iso_from_ms(created_ms),
-                "lastmodifieddate": iso_from_ms(now),
-                "hs_merged_object_ids": ";".join(str(i) for i in sorted(merged_ids)),
-            }
-        )
-        self._live[new_id] = StoredContact(new_id, properties, created_ms, now, now)
-        for old in (primary, other):
-            del self._live[old.id]
-            self._merged_into[old.id] = new_id
-        self._sorted_live = None
-        return str(new_id)
+        """Merge two live contacts; returns the new record's id."""
+        return self.contacts.merge(primary_id, other_id)
 
     def add_property(self, name: str, type: str = "string") -> None:
-        """Define a new custom property, as an admin adding a field does: every record,
-        existing and future, has it without a value (null) until someone sets one, and no
-        record counts as modified (``lastmodifieddate`` stays). Raises ``ValueError`` for
-        a name that exists already or is invalid, or an unknown type."""
-        if name in self.property_types:
-            raise ValueError(f"property {name!r} exists already")
-        definition = added_property(name, type)
-        # A new tuple rather than an append: whoever serialised the old one can tell.
-        self.catalogue = (*self.catalogue, definition)
-        self.property_types[name] = definition.type
-        self._added_properties[name] = None
-        for contact in (*self._live.values(), *self._archived.values()):
-            contact.properties[name] = None
-
-    # ----------------------------------------------------------------- internals
-
-    def _take_id(self) -> int:
-        contact_id = self._next_id
-        self._next_id += 1
-        return contact_id
-
-    def _resolve_merges(self, contact_id: int) -> int:
-        while contact_id in self._merged_into:
-            contact_id = self._merged_into[contact_id]
-        return contact_id
-
-    def _live_contact(self, contact_id: str) -> StoredContact:
-        contact = self.find(contact_id, archived=False)
-        if contact is None:
-            raise KeyError(f"no live contact {contact_id}")
-        return contact
-
-    def _check_writable(self, properties: dict[str, str | None]) -> None:
-        unknown = [name for name in properties if name not in self.property_types]
-        if unknown:
-            raise ValueError(f"properties do not exist: {unknown}")
-        system = _SYSTEM_PROPERTIES.intersection(properties)
-        if system:
-            raise ValueError(f"properties are set by the simulator: {sorted(system)}")
-
-    def _sorted_ids(self, *, archived: bool) -> list[int]:
-        if archived:
-            if self._sorted_archived is None:
-                self._sorted_archived = sorted(self._archived)
-            return self._sorted_archived
-        if self._sorted_live is None:
-            self._sorted_live = sorted(self._live)
-        return self._sorted_live
+        self.contacts.add_property(name, type)

@@ -185,7 +185,7 @@ sync_runs = sa.Table(
         "trigger",
         sa.String(16),
         nullable=False,
-        comment="schedule | admin | cli | startup | retry | resume",
+        comment="schedule | admin | cli | startup | retry | resume | check",
     ),
     sa.Column("queued_at", UtcDateTime(), nullable=False),
     sa.Column("started_at", UtcDateTime(), nullable=True),

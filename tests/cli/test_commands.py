@@ -99,14 +99,19 @@ async def test_demo_serves_a_live_feed_until_interrupted(
     proc = await asyncio.create_subprocess_exec(
         *CLI, "demo", "--contacts", "300", "--churn-interval", "0.2",
         "--port", str(unused_tcp_port),
-        env={**os.environ, "LOG_LEVEL": "WARNING", "SYNC_INTERVAL_SECONDS": "1"},
+        env={
+            **os.environ,
+            "LOG_LEVEL": "WARNING",
+            "SYNC_INTERVAL_SECONDS": "1",
+            "DELETE_CHECK_SECONDS": "1",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert proc.stdout is not None
     try:
         lines: list[str] = []
-        while not any("admin token" in line for line in lines):
+        while not any("Ctrl-C stops it" in line for line in lines):
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, "demo exited early:\n" + "".join(lines)
             lines.append(line.decode())
@@ -139,6 +144,30 @@ async def test_demo_serves_a_live_feed_until_interrupted(
                 headers={"Authorization": f"Bearer {token}"},
             ) as resp:
                 assert resp.status == 200
+            # Companies and deals, with their associations; a deal archived in the
+            # simulator is a tombstone in the feed within the deletion check's period.
+            deals_feed = f"http://127.0.0.1:{unused_tcp_port}/deals"
+            for path in ("companies", "deals"):
+                for _ in range(600):
+                    async with session.get(f"http://127.0.0.1:{unused_tcp_port}/{path}") as resp:
+                        if resp.status == 200:
+                            records = orjson.loads(await resp.read())
+                            break
+                    await asyncio.sleep(0.05)
+                assert records and "contacts" in records[0]["associations"], path
+            deal = next(e["_id"] for e in records if not e["_deleted"])
+            mutate = next(w for w in text.split() if w.endswith("/_sim/mutate"))
+            body = {"op": "archive", "object_type": "deals", "id": deal}
+            async with session.post(mutate, json=body) as resp:
+                assert resp.status == 200, await resp.text()
+            for _ in range(600):
+                async with session.get(deals_feed) as resp:
+                    entities = orjson.loads(await resp.read())
+                if any(e["_id"] == deal and e["_deleted"] for e in entities):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the archived deal's tombstone did not reach the feed")
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
@@ -146,7 +175,7 @@ async def test_demo_serves_a_live_feed_until_interrupted(
     assert "demo stopped" in rest.decode()
     # Its temporary folder (the SQLite mirror) is gone.
     database = next(w for w in text.split() if w.startswith("(sqlite:///"))
-    folder = Path(database.removeprefix("(sqlite:///").rstrip("):")).parent
+    folder = Path(database.removeprefix("(sqlite:///").rstrip("):.")).parent
     assert folder.name.startswith("change-proxy-demo-") and not folder.exists()
 
 

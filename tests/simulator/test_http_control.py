@@ -13,6 +13,7 @@ from proxy.simulator.state import HubSpotSimulator, ManualClock
 from .conftest import CONTACTS, START_MS, Client
 
 NO_AUTH = {"Authorization": ""}
+OK = {"ok": True}
 
 
 async def mutate(client: Client, body: dict[str, Any]) -> Any:
@@ -28,8 +29,8 @@ async def get_record(client: Client, contact_id: str, **params: str) -> dict[str
     return body
 
 
-async def snapshot(client: Client) -> dict[str, Any]:
-    response = await client.get("/_sim/snapshot", headers=NO_AUTH)
+async def snapshot(client: Client, **params: str) -> dict[str, Any]:
+    response = await client.get("/_sim/snapshot", headers=NO_AUTH, params=params)
     assert response.status == 200
     body: dict[str, Any] = await response.json()
     return body
@@ -183,3 +184,105 @@ async def test_control_routes_are_not_logged(client: Client, sim: HubSpotSimulat
     log = await (await client.get("/_sim/log")).json()
     assert [e["route"] for e in log["entries"]] == ["list"]
     assert sim.requests == {"list": 1}
+
+
+async def test_every_operation_takes_an_object_type(
+    client: Client, sim: HubSpotSimulator, clock: ManualClock
+) -> None:
+    assert await mutate(client, {"op": "create", "n": 3, "object_type": "companies"}) == {
+        "ids": ["1", "2", "3"]
+    }
+    clock.advance(1000)
+    body = {"op": "update", "object_type": "0-2", "id": "2", "properties": {"industry": "RETAIL"}}
+    assert await mutate(client, body) == {"ok": True}
+    record = sim.objects("companies").record("2")
+    assert record["properties"]["industry"] == "RETAIL"
+    assert record["updatedAt"] == record["properties"]["hs_lastmodifieddate"]
+    assert record["updatedAt"] == iso_from_ms(START_MS + 1000)
+
+    assert await mutate(client, {"op": "archive", "object_type": "company", "id": "1"}) == OK
+    assert await mutate(
+        client, {"op": "merge", "object_type": "companies", "primary": "2", "other": "3"}
+    ) == {"id": "4"}
+    assert await mutate(client, {"op": "add_property", "object_type": "deals", "name": "x"}) == OK
+    assert "x" in sim.objects("deals").property_types
+    assert "x" not in sim.property_types
+
+    state = await snapshot(client, object_type="companies")
+    assert list(state["live"]) == ["4"]
+    assert state["archived"] == ["1"]
+    assert state["associations"] == {}
+    stats = await (await client.get("/_sim/stats", params={"object_type": "company"})).json()
+    assert (stats["object_type"], stats["live"], stats["archived"]) == ("companies", 1, 1)
+    assert stats["types"]["contacts"] == {"live": 0, "archived": 0}
+    assert stats["types"]["companies"] == {"live": 1, "archived": 1}
+    assert (await client.get("/_sim/stats", params={"object_type": "nope"})).status == 400
+
+
+async def test_associations_and_custom_objects_over_http(
+    client: Client, sim: HubSpotSimulator
+) -> None:
+    schema = await mutate(
+        client, {"op": "define_custom_object", "name": "pets", "properties": ["pet_name"]}
+    )
+    assert schema["objectTypeId"] == "2-1000001"
+    assert schema["fullyQualifiedName"] == f"p{sim.portal_id}_pets"
+    await mutate(client, {"op": "create", "n": 2, "object_type": schema["objectTypeId"]})
+    await mutate(client, {"op": "create", "n": 2})
+    link = {"from_type": "contacts", "from_id": "1", "to_type": "pets", "to_id": "2"}
+    assert await mutate(client, {"op": "associate", **link, "label": "Owner"}) == OK
+    assert await mutate(client, {"op": "associate", **link, "to_id": "1"}) == OK
+
+    state = await snapshot(client)
+    links = state["associations"]["pets"]["1"]
+    assert [(a["toObjectId"], [t["label"] for t in a["associationTypes"]]) for a in links] == [
+        ("1", [None]),
+        ("2", [None, "Owner"]),
+    ]
+    pets = await snapshot(client, object_type="p7878787_pets")
+    assert list(pets["associations"]["contacts"]) == ["1", "2"]
+
+    assert await mutate(client, {"op": "dissociate", **link, "label": "Owner"}) == OK
+    assert await mutate(client, {"op": "dissociate", **link, "to_id": "1"}) == OK
+    assert await mutate(client, {"op": "archive", "object_type": "pets", "id": "2"}) == OK
+    assert (await snapshot(client))["associations"] == {}  # the archived pet's link is hidden
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"op": "create", "n": 1, "object_type": "widgets"}, "Unable to infer object type"),
+        ({"op": "create", "n": 1, "object_type": 5}, "object_type must be"),
+        ({"op": "merge", "object_type": "deals", "primary": "1", "other": "2"}, "cannot be merged"),
+        ({"op": "archive", "object_type": "deals", "id": "x"}, "deal ids"),
+        (
+            {"op": "associate", "from_type": "contacts", "from_id": "1", "to_type": "deals"},
+            "'to_id'",
+        ),
+        (
+            {"op": "associate", "from_type": "contacts", "from_id": "1", "to_type": "deals",
+             "to_id": "9"},
+            "no live deal 9",
+        ),
+        (
+            {"op": "associate", "from_type": "contacts", "from_id": "1", "to_type": "deals",
+             "to_id": "1", "primary": "yes"},
+            "primary must be",
+        ),
+        (
+            {"op": "dissociate", "from_type": "contacts", "from_id": "1", "to_type": "deals",
+             "to_id": "1"},
+            "no association",
+        ),
+        ({"op": "define_custom_object", "name": "pets"}, "properties must be"),
+        ({"op": "define_custom_object", "name": "deals", "properties": ["a"]}, "taken already"),
+    ],
+)  # fmt: skip
+async def test_bad_typed_mutations_are_400(
+    client: Client, sim: HubSpotSimulator, body: dict[str, Any], message: str
+) -> None:
+    sim.create_contacts(1)
+    sim.objects("deals").create(2)
+    response = await client.post("/_sim/mutate", json=body, headers=NO_AUTH)
+    assert response.status == 400
+    assert message in (await response.json())["error"]

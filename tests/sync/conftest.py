@@ -35,10 +35,10 @@ class Rig:
     def scheduler(self) -> SyncScheduler:
         return self.client.app[SCHEDULER]  # type: ignore[index]
 
-    async def sync(self, mode: str = "full") -> RunRecord:
+    async def sync(self, mode: str = "full", object_type: str = "contacts") -> RunRecord:
         """Request a run through the admin route and wait for the queue to drain."""
         resp = await self.client.post(
-            f"/admin/resync?object=contacts&mode={mode}",
+            f"/admin/resync?object={object_type}&mode={mode}",
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         assert resp.status == 202, await resp.text()
@@ -48,8 +48,10 @@ class Rig:
         assert run is not None
         return run
 
-    async def feed(self, since: int | None = None) -> list[dict[str, Any]]:
-        path = "/contacts" + (f"?since={since}" if since is not None else "")
+    async def feed(
+        self, since: int | None = None, object_type: str = "contacts"
+    ) -> list[dict[str, Any]]:
+        path = f"/{object_type}" + (f"?since={since}" if since is not None else "")
         resp = await self.client.get(path)
         assert resp.status == 200, await resp.text()
         entities: list[dict[str, Any]] = orjson.loads(await resp.read())
@@ -61,8 +63,8 @@ class Rig:
         assert resp.status == status, body
         return body
 
-    async def last_updated(self) -> int:
-        status = await self.store.reader.object_status("contacts")
+    async def last_updated(self, object_type: str = "contacts") -> int:
+        status = await self.store.reader.object_status(object_type)
         assert status is not None
         return status.last_change_seq
 

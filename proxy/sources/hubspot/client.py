@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 
-from proxy.config import Settings
-from proxy.errors import BadPage, ConfigError, UpstreamFatal
+from proxy.config import STANDARD_OBJECT_TYPES, Settings
+from proxy.errors import BadPage, ConfigError, UnknownObjectType, UpstreamFatal
 from proxy.sources.http import HttpClient, RequestStats, RetryPolicy
 from proxy.sources.hubspot.objects import ObjectSpec
 from proxy.sources.hubspot.pages import (
@@ -24,6 +24,7 @@ from proxy.sources.hubspot.pages import (
     next_after,
     parse_associations,
     parse_batch_read,
+    parse_schemas,
     validate_page,
 )
 from proxy.sources.ratelimit import RollingWindowLimiter
@@ -71,6 +72,7 @@ class HubSpotClient:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.search_limiter = search_limiter
+        self._custom_paths: dict[str, str] = {}  # any name of a custom object -> its type id
 
     async def _get(self, path: str, params: dict[str, str], stats: RequestStats) -> Any:
         return await self.http.request_json(
@@ -90,6 +92,27 @@ class HubSpotClient:
         if not names:
             raise BadPage(f"properties of {spec.name}: HubSpot listed no properties")
         return sorted(set(names))
+
+    # --- object types -------------------------------------------------------------------------
+
+    async def resolve(self, spec: ObjectSpec, stats: RequestStats) -> ObjectSpec:
+        """``spec`` with the path segment HubSpot's object APIs take for it: a standard
+        type's own name; a custom object's ``objectTypeId`` (``2-…``), looked up by its
+        name, id or fully qualified name in the schemas API (once per process: a custom
+        object's type id never changes)."""
+        if spec.name in STANDARD_OBJECT_TYPES or spec.api_path:
+            return spec
+        if spec.name not in self._custom_paths:
+            body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
+            self._custom_paths.update(parse_schemas(body, "GET /crm-object-schemas/v3/schemas"))
+        path = self._custom_paths.get(spec.name)
+        if path is None:
+            known = sorted({k for k in self._custom_paths if not k[:1].isdigit()})
+            raise UnknownObjectType(
+                f"HubSpot has no object type {spec.name!r} (custom objects of this account: "
+                f"{', '.join(known) or 'none'}); check OBJECT_TYPES and ASSOCIATIONS"
+            )
+        return replace(spec, api_path=path)
 
     # --- list -------------------------------------------------------------------------------
 
@@ -129,6 +152,16 @@ class HubSpotClient:
 
     # --- search -----------------------------------------------------------------------------
 
+    async def live_count(self, spec: ObjectSpec, stats: RequestStats) -> int | None:
+        """How many live records HubSpot's search counts (one request; None when the
+        answer carries no total). Search lags writes by seconds, so the newest records
+        may be missing from the count."""
+        filters = [{"propertyName": spec.modified_property, "operator": "GTE", "value": "0"}]
+        _, _, total = await self._search(
+            spec, filters, spec.modified_property, 0, [spec.modified_property], stats, limit=1
+        )
+        return total
+
     async def _search(
         self,
         spec: ObjectSpec,
@@ -137,6 +170,8 @@ class HubSpotClient:
         after: int,
         properties: Sequence[str],
         stats: RequestStats,
+        *,
+        limit: int = SEARCH_PAGE_SIZE,
     ) -> tuple[list[dict[str, Any]], int | None, int | None]:
         """One search page: its records, the next offset (None on the last page) and the
         total. An offset that does not move forward is a server bug that would loop for
@@ -145,7 +180,7 @@ class HubSpotClient:
             "filterGroups": [{"filters": filters}],
             "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
             "properties": list(properties),
-            "limit": SEARCH_PAGE_SIZE,
+            "limit": limit,
             "after": str(after),
         }
         path = f"/crm/v3/objects/{spec.api_name}/search"

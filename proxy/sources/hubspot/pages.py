@@ -160,3 +160,22 @@ def parse_associations(body: Any, default_type: str, what: str) -> AssociationPa
         if cursor is not None:
             page.more[str(from_id)] = cursor
     return page
+
+
+def parse_schemas(body: Any, what: str) -> dict[str, str]:
+    """Every name a custom object goes by (``name``, ``fullyQualifiedName``, lower case, and
+    ``objectTypeId`` itself) mapped to its ``objectTypeId``."""
+    results = body.get("results") if isinstance(body, Mapping) else None
+    if not isinstance(results, list):
+        raise BadPage(f"{what}: response has no 'results' list")
+    out: dict[str, str] = {}
+    for schema in results:
+        type_id = schema.get("objectTypeId") if isinstance(schema, Mapping) else None
+        if not isinstance(type_id, str) or not type_id:
+            raise BadPage(f"{what}: a schema without 'objectTypeId'")
+        out[type_id] = type_id
+        for key in ("name", "fullyQualifiedName"):
+            name = schema.get(key)
+            if isinstance(name, str) and name:
+                out[name.lower()] = type_id
+    return out

@@ -1,0 +1,91 @@
+"""Deletions within minutes: the deletion check (DELETE_CHECK_SECONDS) between full syncs."""
+
+from __future__ import annotations
+
+from proxy.simulator import HubSpotSimulator
+from tests.helpers import wait_until
+from tests.sync.conftest import RigFactory
+
+
+async def test_archives_reach_the_feed_with_their_last_content(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(250)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    mark = await rig.last_updated()
+    for contact_id in ids[3:6]:
+        sim.archive(contact_id)
+    check = await rig.sync("deletions")
+    assert (check.mode, check.status, check.deleted) == ("deletions", "succeeded", 3)
+    # The catalogue, the archived listing, one batch read of the three as archived, the count.
+    assert check.requests == 4
+    tombstones = await rig.feed(since=mark)
+    assert [e["_id"] for e in tombstones] == ids[3:6]
+    assert all(e["_deleted"] and e["properties"]["email"] for e in tombstones)
+    quiet = await rig.sync("deletions")  # nothing new in the recycle bin: nothing fetched
+    assert (quiet.deleted, quiet.requests) == (0, 3)
+
+
+async def test_a_gdpr_deletion_is_found_by_the_count_and_a_reconciliation(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(120)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    mark = await rig.last_updated()
+    sim.gdpr_delete(ids[40])  # no trace to list: only the count tells
+    check = await rig.sync("deletions")  # waits for the full sync it queues too
+    assert (check.status, check.deleted) == ("succeeded", 0)
+    runs = (await rig.admin("GET", "/admin/runs?object=contacts"))["runs"]
+    follow_up = next(r for r in runs if r["id"] > check.id)
+    assert (follow_up["mode"], follow_up["trigger"], follow_up["status"]) == (
+        "full",
+        "check",
+        "succeeded",
+    )
+    assert follow_up["deleted"] == 1
+    assert [(e["_id"], e["_deleted"]) for e in await rig.feed(since=mark)] == [(ids[40], True)]
+
+
+async def test_a_restored_record_comes_back_as_a_new_live_version(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(20)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    sim.archive(ids[2])
+    await rig.sync("deletions")
+    mark = await rig.last_updated()
+    sim.restore(ids[2])  # restoring moves the modification time: search finds it
+    back = await rig.sync("incremental")
+    assert (back.status, back.updated) == ("succeeded", 1)
+    [entity] = await rig.feed(since=mark)
+    assert (entity["_id"], entity["_deleted"], entity["_updated"] > mark) == (ids[2], False, True)
+
+
+async def test_a_deletion_check_before_any_full_sync_runs_as_full(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(30)
+    rig = await make_rig(sim)
+    run = await rig.sync("deletions")
+    assert (run.mode, run.status, run.created) == ("full", "succeeded", 30)
+
+
+async def test_the_scheduler_brings_an_archive_to_the_feed_within_the_check_period(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(50)
+    rig = await make_rig(sim, schedule=True, DELETE_CHECK_SECONDS="1")
+    await rig.scheduler.idle()  # the start-up full sync
+    described = await rig.scheduler.describe("contacts")
+    assert described["next_runs"]["deletions"] is not None
+    sim.archive(ids[9])
+
+    async def tombstoned() -> bool:
+        resp = await rig.client.get("/contacts")
+        return resp.status == 200 and any(
+            e["_id"] == ids[9] and e["_deleted"] for e in await resp.json()
+        )
+
+    await wait_until(tombstoned, timeout=20, what="the archive's tombstone in the feed")

@@ -1,0 +1,139 @@
+"""Every CRM object type, custom objects and associations, synced from the simulator over
+HTTP: each type has its own feed path, sequence and runs, and one failing never stops
+another."""
+
+from __future__ import annotations
+
+import time
+
+from proxy.simulator import HubSpotSimulator
+from tests.helpers import wait_until
+from tests.sync.conftest import RigFactory
+
+HOUR_MS = 3_600_000
+
+
+def an_hour_ago() -> int:
+    return int(time.time() * 1000) - HOUR_MS
+
+
+async def test_each_standard_type_has_its_own_feed_sequence_and_modification_property(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    types = ("contacts", "companies", "deals", "tickets", "products", "line_items")
+    created = {
+        t: sim.objects(t).create(5 + i, timestamp_ms=an_hour_ago()) for i, t in enumerate(types)
+    }
+    rig = await make_rig(sim, OBJECT_TYPES="contacts,company,0-3,tickets,products,line_item")
+    for object_type in types:
+        run = await rig.sync("full", object_type)
+        assert (run.object_type, run.status, run.created) == (
+            object_type, "succeeded", len(created[object_type])
+        ), run.error  # fmt: skip
+        feed = await rig.feed(object_type=object_type)
+        assert [e["_id"] for e in feed] == created[object_type]
+    deals = sim.objects("deals")
+    mark = await rig.last_updated("deals")
+    deals.update(created["deals"][1], {"dealname": "Renewal"})  # moves hs_lastmodifieddate
+    run = await rig.sync("incremental", "deals")
+    assert (run.status, run.updated) == ("succeeded", 1)
+    [entity] = await rig.feed(since=mark, object_type="deals")
+    assert entity["properties"]["dealname"] == "Renewal"
+    assert await rig.feed(since=await rig.last_updated("contacts")) == []  # its own sequence
+
+
+async def test_custom_objects_by_name_and_by_type_id(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    pets = sim.define_custom_object("pets", ["species", "age"])
+    cars = sim.define_custom_object("cars", ["make"])
+    pet_ids = sim.objects("pets").create(7)
+    car_ids = sim.objects("cars").create(3)
+    rig = await make_rig(sim, OBJECT_TYPES=f"pets,{cars.object_type_id}")
+    assert (await rig.sync("full", "pets")).created == 7
+    assert (await rig.sync("full", cars.object_type_id)).created == 3
+    assert [e["_id"] for e in await rig.feed(object_type="pets")] == pet_ids
+    feed = await rig.feed(object_type=cars.object_type_id)
+    assert [e["_id"] for e in feed] == car_ids and "make" in feed[0]["properties"]
+    assert pets.object_type_id != cars.object_type_id
+
+
+async def test_an_object_type_that_fails_never_stops_another(make_rig: RigFactory) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(10)
+    rig = await make_rig(sim, schedule=True, OBJECT_TYPES="contacts,widgets")
+
+    async def both_tried() -> bool:
+        runs = (await rig.admin("GET", "/admin/runs"))["runs"]
+        return {r["object"] for r in runs if r["status"] in ("succeeded", "failed")} == {
+            "contacts",
+            "widgets",
+        }
+
+    await wait_until(both_tried, what="a run of each object type")
+    runs = (await rig.admin("GET", "/admin/runs"))["runs"]
+    widgets = next(r for r in runs if r["object"] == "widgets")
+    assert widgets["status"] == "failed" and "no object type 'widgets'" in widgets["error"]
+    assert len(await rig.feed()) == 10  # contacts are served all the same
+    health = await rig.client.get("/health")
+    body = await health.json()
+    assert health.status == 503 and body["objects"]["contacts"]["healthy"] is True
+    assert "no object type 'widgets'" in body["objects"]["widgets"]["problems"][0]
+
+
+async def test_associations_are_mirrored_in_v3_shape_and_paged_past_500(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    contacts = sim.create_contacts(620, timestamp_ms=an_hour_ago())
+    companies = sim.objects("companies").create(2, timestamp_ms=an_hour_ago())
+    deals = sim.objects("deals").create(1, timestamp_ms=an_hour_ago())
+    for contact_id in contacts:  # the big company has 620 contacts: paged at 500
+        sim.associate("companies", companies[0], "contacts", contact_id)
+    sim.associate("contacts", contacts[0], "companies", companies[1], primary=True)
+    sim.associate("deals", deals[0], "contacts", contacts[0])
+    rig = await make_rig(
+        sim,
+        OBJECT_TYPES="contacts,companies,deals",
+        ASSOCIATIONS="contacts=companies,deals;companies=contacts",
+    )
+    for object_type in ("contacts", "companies", "deals"):
+        assert (await rig.sync("full", object_type)).status == "succeeded"
+    by_id = {e["_id"]: e for e in await rig.feed()}
+    links = by_id[contacts[0]]["associations"]
+    assert {r["id"] for r in links["companies"]["results"]} == set(companies)
+    # One entry per association type, as v3 listed them: the primary company twice.
+    kinds = [r["type"] for r in links["companies"]["results"] if r["id"] == companies[1]]
+    assert len(kinds) == 2 and "contact_to_company" in kinds
+    assert all(set(r) == {"id", "type"} for r in links["companies"]["results"])
+    assert links["deals"] == {"results": [{"id": deals[0], "type": "contact_to_deal"}]}
+    assert by_id[contacts[5]]["associations"]["deals"] == {"results": []}
+    company = {e["_id"]: e for e in await rig.feed(object_type="companies")}[companies[0]]
+    assert len(company["associations"]["contacts"]["results"]) == 620
+    deal = (await rig.feed(object_type="deals"))[0]
+    assert "associations" not in deal  # not asked for deals
+
+
+async def test_an_association_change_reaches_the_feed_with_verify_or_a_moved_record(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    contacts = sim.create_contacts(30, timestamp_ms=an_hour_ago())
+    companies = sim.objects("companies").create(3, timestamp_ms=an_hour_ago())
+    rig = await make_rig(sim, OBJECT_TYPES="contacts,companies", ASSOCIATIONS="contacts=companies")
+    await rig.sync("full")
+    mark = await rig.last_updated()
+    sim.associate("contacts", contacts[4], "companies", companies[2])  # no time moves
+    assert (await rig.sync("incremental")).updated == 0
+    assert (await rig.sync("full")).updated == 0  # the listing shows nothing new
+    verified = await rig.sync("verify")
+    assert verified.updated == 1
+    [entity] = await rig.feed(since=mark)
+    assert entity["associations"]["companies"]["results"][0]["id"] == companies[2]
+    mark = await rig.last_updated()
+    sim.faults.associations_bump_modified = True  # where HubSpot does move the time
+    sim.dissociate("contacts", contacts[4], "companies", companies[2])
+    moved = await rig.sync("incremental")
+    assert moved.updated == 1
+    [entity] = await rig.feed(since=mark)
+    assert entity["associations"]["companies"] == {"results": []}
