@@ -682,17 +682,23 @@ def _details(report: Report) -> list[str]:
                 f"/admin/resync?mode=full` (run {t.full_run}) to the tombstone: **{full}**"
             )
         lines.append(f"item 5, archive of contact {t.contact_id} -> tombstone in the feed: {when}")
+    # Grouped by mode: a deletion check every few seconds makes a long list of alike runs.
+    by_mode: dict[str, list[dict[str, Any]]] = {}
+    for r in archive.runs:
+        if r["status"] != "running":  # a run still going has not counted its requests yet
+            by_mode.setdefault(r["mode"], []).append(r)
     runs = (
         "; ".join(
-            f"{r['mode']} run {r['id']} ({r['trigger']}, {r['status']}, {r['requests']} requests)"
-            for r in archive.runs
+            f"{len(rs)} {mode} run(s), {sum(r['requests'] for r in rs):,} requests in all "
+            f"(per run: {', '.join(str(r['requests']) for r in rs)})"
+            for mode, rs in by_mode.items()
         )
         or "none"
     )
     lines.append(
         f"during the {archive.window_s:.0f} s of item 5 (`DELETE_CHECK_SECONDS="
         f"{archive.check_seconds}`) the simulator answered: {_routes(archive.sim_routes)}; "
-        f"sync runs the server recorded meanwhile: {runs}"
+        f"sync runs the server finished meanwhile: {runs}"
     )
     lines.append(
         f"load average: {report.load_start} at the first run, {report.load_end} at the end; "
