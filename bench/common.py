@@ -16,12 +16,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiohttp
+import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 from sqlalchemy.engine import make_url
 
@@ -269,6 +271,104 @@ class ServerProcess:
         self._log.close()
 
     def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """A process's CPU time so far (user + system); 0 once it is gone."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+# --- the HubSpot simulator --------------------------------------------------------------------
+
+
+def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """What the simulator answered between two ``/_sim/stats`` snapshots, by route."""
+    old, new = before.get("requests", {}), after.get("requests", {})
+    keys = sorted(set(old) | set(new))
+    return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in keys if new.get(k) != old.get(k)}
+
+
+class SimulatorProcess:
+    """``python -m proxy.simulator --port 0`` as a child process, logging to a file; stopped
+    on exit. Its own process, so it never shares an event loop (or the GIL) with what it
+    serves. The port it picked is read from the line it prints once it accepts connections
+    (after creating its ``--contacts``), so there is no race for a free port."""
+
+    def __init__(self, log_path: Path, *, token: str, args: Sequence[str] = ()) -> None:
+        self.log_path = log_path
+        self.token = token
+        self.command = [
+            sys.executable, "-m", "proxy.simulator", "--port", "0", "--token", token, *args,
+        ]  # fmt: skip
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        self.process = psutil.Process(self.popen.pid)
+        self.base_url = ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(self.log_path, lines)
+
+    def wait_listening(self, within: float = 120.0) -> str:
+        """The base URL, once the simulator says it is listening (bounded wait)."""
+        marker = "simulator listening on "
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise BenchError(
+                    f"the simulator exited with {self.popen.returncode}:\n{self.log_tail()}"
+                )
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if line.startswith(marker):
+                    self.base_url = line[len(marker) :].strip()
+                    return self.base_url
+            time.sleep(0.05)
+        raise BenchError(f"the simulator did not start within {within:.0f} s")
+
+    async def control(
+        self, session: aiohttp.ClientSession, method: str, path: str, body: object = None
+    ) -> dict[str, Any]:
+        """One ``/_sim/...`` control request (no token, not counted in the stats); a JSON
+        object back, or :class:`BenchError`."""
+        async with session.request(
+            method,
+            f"{self.base_url}{path}",
+            json=body,
+            timeout=aiohttp.ClientTimeout(total=600),  # creating 100,000 contacts takes a while
+        ) as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"{method} {path}: {resp.status} {raw[:300]!r}")
+        out = orjson.loads(raw)
+        if not isinstance(out, dict):
+            raise BenchError(f"{method} {path}: not a JSON object")
+        return out
+
+    async def stats(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        return await self.control(session, "GET", "/_sim/stats")
+
+    async def mutate(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.control(session, "POST", "/_sim/mutate", body)
+
+    def stop(self) -> None:
+        stop_process(self.popen)
+        self._log.close()
+
+    def __enter__(self) -> SimulatorProcess:
         return self
 
     def __exit__(

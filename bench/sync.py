@@ -62,6 +62,7 @@ from bench.common import (
     log_tail,
     machine_line,
     replace_section,
+    request_delta,
     stop_process,
 )
 from proxy.config import SETTINGS, Settings, load_settings
@@ -172,13 +173,6 @@ def simulator(
         yield sim
     finally:
         sim.stop()
-
-
-def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
-    """What the simulator answered between two ``/_sim/stats`` snapshots, by route."""
-    old, new = before.get("requests", {}), after.get("requests", {})
-    keys = sorted(set(old) | set(new))
-    return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in keys if new.get(k) != old.get(k)}
 
 
 # --- the proxy side ----------------------------------------------------------------------------
