@@ -28,6 +28,10 @@ class Fetched:
     gone: list[str] = field(default_factory=list)  # named merged away by a merge result
     total: int | None = None  # search: how many records match in all
     after: str | None = None  # listing: the cursor of the next page
+    # Whether the records may well be unchanged (a verifying scan fetches them all): then
+    # a check without the write lock comes first. Records fetched because they are new or
+    # moved are written at once.
+    probe: bool = False
 
 
 class PageFetcher:
@@ -57,7 +61,9 @@ class PageFetcher:
         stored = await self.store.changes.stored(run.spec.name, ids)
         due = due_for_fetch(stamps, stored, archived=archived, everything=everything)
         due_set = set(due)
-        out = Fetched(sighted=[i for i in ids if i not in due_set])
+        # Only a verifying scan fetches records whose stored copy may be current.
+        probe = everything and not due_set.isdisjoint(stored)
+        out = Fetched(sighted=[i for i in ids if i not in due_set], probe=probe)
         out.records = await self.whole(run, due, archived=archived)
         return out
 

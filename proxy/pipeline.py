@@ -47,7 +47,7 @@ async def write(
     """One page: the ids seen unchanged, then the records fetched with the scan's position
     after the page (never saved ahead of the page's sightings), then the ids merged away."""
     await run.writer.sight(page.sighted)
-    await run.writer.apply_page(incoming, position)
+    await run.writer.apply_page(incoming, position, probe=page.probe)
     if page.gone:
         await run.writer.mark_deleted(page.gone)
     run.writer.counts.requests = run.stats.requests

@@ -49,13 +49,24 @@ class RunWriter:
         self._unsaved_position: str | None = None
 
     async def apply_page(
-        self, records: Sequence[Incoming], position: ScanPosition | None = None
+        self,
+        records: Sequence[Incoming],
+        position: ScanPosition | None = None,
+        *,
+        probe: bool = True,
     ) -> ApplyResult:
         """Apply a page; ``position`` is where a full scan resumes after it. A page that
-        changes nothing (most of a rescan) takes no write lock: its sightings (and the
-        position after it) are buffered and written in bulk, at the latest when the run
-        finishes. A position is never saved ahead of the sightings of the pages before it."""
-        result = await self.changes.unchanged_page(self.object_type, records)
+        changes nothing (most of a verifying rescan) takes no write lock: its sightings (and
+        the position after it) are buffered and written in bulk, at the latest when the run
+        finishes. ``probe=False`` skips that check for records already known to be new or
+        changed (it would read them once more for nothing). A position is never saved
+        ahead of the sightings of the pages before it."""
+        if not records:
+            result: ApplyResult | None = ApplyResult()
+        elif probe:
+            result = await self.changes.unchanged_page(self.object_type, records)
+        else:
+            result = None
         if result is None:
             await self.flush_sightings()  # the position saved below must not pass them
             result = await self.changes.apply_page(
