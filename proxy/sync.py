@@ -88,6 +88,9 @@ class SyncRunner:
         self.overlap = timedelta(seconds=settings.search_overlap_seconds)
         self.fetcher = PageFetcher(client, store)
         self.scans = FullScan(store, client, self.fetcher, settings)
+        # Per object type, the counts (HubSpot's, the mirror's) for which a deletion check
+        # last queued a full sync.
+        self._gaps: dict[str, tuple[int, int]] = {}
 
     def spec(self, object_type: str) -> ObjectSpec:
         return spec_for(object_type, associations=self.settings.associations.get(object_type, ()))
@@ -210,7 +213,7 @@ class SyncRunner:
                 log.error("run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error)
         return RunOutcome(run_id, mode, status, counts, error, configuration_error)
 
-    # --- incremental --------------------------------------------------------------------------
+    # --- modes ----------------------------------------------------------------------------------
 
     async def _scan(self, run: RunContext, *, verify: bool) -> None:
         scan = await self.scans.run(
@@ -233,13 +236,26 @@ class SyncRunner:
         await ingest(run, self._archived(run))
         upstream = await self.client.live_count(run.spec, run.stats)
         mirrored = await self.store.changes.live_count(object_type)
-        if upstream is not None and upstream < mirrored:
+        if upstream is None or upstream >= mirrored:
+            self._gaps.pop(object_type, None)
+            return
+        if self._gaps.get(object_type) == (upstream, mirrored):
+            # The full sync queued for these very counts found nothing to delete (search
+            # lags, or counts something else): asking again would spend a listing for
+            # nothing until one of the counts moves.
             log.info(
-                "run %d: HubSpot counts %d live %s, the mirror %d: a full sync is queued "
-                "to find what was deleted",
+                "run %d: HubSpot still counts %d live %s, the mirror %d, as when the last "
+                "full sync was queued; not queued again",
                 run.writer.run_id, upstream, object_type, mirrored,
             )  # fmt: skip
-            await self.store.runs.request(object_type, FULL, "check")
+            return
+        self._gaps[object_type] = (upstream, mirrored)
+        log.info(
+            "run %d: HubSpot counts %d live %s, the mirror %d: a full sync is queued "
+            "to find what was deleted",
+            run.writer.run_id, upstream, object_type, mirrored,
+        )  # fmt: skip
+        await self.store.runs.request(object_type, FULL, "check")
 
     async def _archived(self, run: RunContext) -> AsyncIterator[Fetched]:
         async for page in self.client.list_stamps(run.spec, run.stats, archived=True):

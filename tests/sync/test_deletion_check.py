@@ -89,3 +89,24 @@ async def test_the_scheduler_brings_an_archive_to_the_feed_within_the_check_peri
         )
 
     await wait_until(tombstoned, timeout=20, what="the archive's tombstone in the feed")
+
+
+async def test_a_count_gap_the_reconciliation_cannot_explain_is_not_chased_again(
+    make_rig: RigFactory,
+) -> None:
+    """A record the listing shows but search does not count yet (search lags writes): the
+    first check asks for a full sync, which deletes nothing; later checks with the same
+    counts do not ask again."""
+    sim = HubSpotSimulator()
+    sim.create_contacts(30)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    sim.faults.search_lag_ms = 3_600_000
+    sim.create_contacts(1)  # listed at once, counted by search an hour from now
+    assert (await rig.sync("full")).created == 1
+    first = await rig.sync("deletions")
+    second = await rig.sync("deletions")
+    runs = (await rig.admin("GET", "/admin/runs?object=contacts"))["runs"]
+    queued = [r for r in runs if r["trigger"] == "check"]
+    assert len(queued) == 1 and first.id < queued[0]["id"] < second.id
+    assert (queued[0]["status"], queued[0]["deleted"]) == ("succeeded", 0)
