@@ -218,6 +218,10 @@ async def timed_run(
     cpu0, main0, sim0 = cpu_seconds(me), _thread_cpu(loop_thread), cpu_seconds(sim.process)
     async with source_session() as source:
         runner = SyncRunner(store, client_from_settings(source, settings), settings)
+        # As `change-proxy sync` does before its run: stored fingerprints follow the
+        # settings (a no-op but the first time). Left out, serve would recompute every
+        # stored fingerprint at its start in item 5 (~10 s for 100,000 records of 31 KB).
+        await runner.prepare_fingerprints(OBJECT_TYPE)
         if profiler is not None:
             profiler.start()
         try:

@@ -238,6 +238,7 @@ async def run_full_sync(
     """One full sync, as ``change-proxy sync --full`` runs it (a fresh session and client)."""
     async with source_session() as session:
         runner = SyncRunner(store, client_from_settings(session, settings), settings)
+        await runner.prepare_fingerprints(OBJECT_TYPE)  # as `change-proxy sync` does
         if profile is not None:
             profile.enable()
         try:
