@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn, Self
 
 import aiohttp
 import orjson
@@ -207,7 +207,35 @@ def change_proxy_executable() -> str:
     return found
 
 
-class ServerProcess:
+class ChildProcess:
+    """A child process logging to ``log_path``; a context manager that stops it on exit."""
+
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    _log: BinaryIO
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of its log."""
+        return log_tail(self.log_path, lines)
+
+    def stop(self) -> None:
+        """Stop the process (terminate, then kill) and close its log."""
+        stop_process(self.popen)
+        self._log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(ChildProcess):
     """``change-proxy serve`` on a free port, sync disabled, logs to a file. A context
     manager: the process is stopped on exit, whatever happened."""
 
@@ -238,9 +266,6 @@ class ServerProcess:
     def pid(self) -> int:
         return self.popen.pid
 
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
-
     async def wait_ready(self, object_type: str, *, within: float = 60.0) -> dict[str, object]:
         """Poll ``GET /health`` until it answers 200 with ``object_type`` ready."""
         deadline = time.monotonic() + within
@@ -267,21 +292,6 @@ class ServerProcess:
         raise BenchError(
             f"server not ready after {within:.0f}s (last: {last}):\n" + self.log_tail()
         )
-
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def admin_request(
@@ -330,7 +340,7 @@ def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, in
     return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in keys if new.get(k) != old.get(k)}
 
 
-class SimulatorProcess:
+class SimulatorProcess(ChildProcess):
     """``python -m proxy.simulator --port 0`` as a child process, logging to a file; stopped
     on exit. Its own process, so it never shares an event loop (or the GIL) with what it
     serves. The port it picked is read from the line it prints once it accepts connections
@@ -350,9 +360,6 @@ class SimulatorProcess:
         )
         self.process = psutil.Process(self.popen.pid)
         self.base_url = ""
-
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
 
     def wait_listening(self, within: float = 120.0) -> str:
         """The base URL, once the simulator says it is listening (bounded wait)."""
@@ -399,21 +406,6 @@ class SimulatorProcess:
 
     async def mutate(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> dict[str, Any]:
         return await self.control(session, "POST", "/_sim/mutate", body)
-
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
-
-    def __enter__(self) -> SimulatorProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def seeded_simulator(
@@ -659,6 +651,18 @@ def replace_section(text: str, heading: str, section: str) -> str:
         tail = lines[end:]
         out = [*lines[:start], *new, *([""] if tail else []), *tail]
     return "\n".join(out).rstrip() + "\n"
+
+
+def targets_table(targets: Iterable[tuple[str, str, str, bool]]) -> list[str]:
+    """The Markdown lines of a targets table: one row per (target, required, measured, met)."""
+    return [
+        "| target | required | measured | result |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
+            for name, required, measured, passed in targets
+        ),
+    ]
 
 
 def rebuild_section(

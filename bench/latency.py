@@ -52,6 +52,7 @@ from bench.common import (
     postgres_backends,
     run_main,
     seeded_simulator,
+    targets_table,
     wait_run,
     write_backend_subsection,
 )
@@ -489,12 +490,7 @@ def backend_section(report: Report, when: datetime) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
-        "| target | required | measured | result |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
-            for name, required, measured, passed in targets(report)
-        ),
+        *targets_table(targets(report)),
         "",
         *(f"- {line}" for line in _details(report)),
     ]
