@@ -3,12 +3,14 @@ RSS sampler, the machine description, and writing one's own section of ``RESULTS
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import platform
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -16,11 +18,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO, NoReturn, Self
 
 import aiohttp
 import orjson
@@ -205,7 +207,35 @@ def change_proxy_executable() -> str:
     return found
 
 
-class ServerProcess:
+class ChildProcess:
+    """A child process logging to ``log_path``; a context manager that stops it on exit."""
+
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    _log: BinaryIO
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of its log."""
+        return log_tail(self.log_path, lines)
+
+    def stop(self) -> None:
+        """Stop the process (terminate, then kill) and close its log."""
+        stop_process(self.popen)
+        self._log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(ChildProcess):
     """``change-proxy serve`` on a free port, sync disabled, logs to a file. A context
     manager: the process is stopped on exit, whatever happened."""
 
@@ -236,9 +266,6 @@ class ServerProcess:
     def pid(self) -> int:
         return self.popen.pid
 
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
-
     async def wait_ready(self, object_type: str, *, within: float = 60.0) -> dict[str, object]:
         """Poll ``GET /health`` until it answers 200 with ``object_type`` ready."""
         deadline = time.monotonic() + within
@@ -266,20 +293,32 @@ class ServerProcess:
             f"server not ready after {within:.0f}s (last: {last}):\n" + self.log_tail()
         )
 
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
 
-    def __enter__(self) -> ServerProcess:
-        return self
+async def admin_request(
+    session: aiohttp.ClientSession, method: str, url: str, token: str
+) -> dict[str, Any]:
+    """One request to the server's admin API with ``token``; a JSON object, or BenchError."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.request(method, url, headers=headers) as resp:
+        body = await resp.read()
+        if resp.status >= 300:
+            raise BenchError(f"{method} {url}: {resp.status} {body[:300]!r}")
+    out = orjson.loads(body)
+    if not isinstance(out, dict):
+        raise BenchError(f"{method} {url}: not a JSON object")
+    return out
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+
+async def wait_run(base_url: str, run_id: int, within: float, token: str) -> dict[str, Any]:
+    """The run's record once it has finished (bounded wait, polled twice a second)."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            run = await admin_request(session, "GET", f"{base_url}/admin/runs/{run_id}", token)
+            if run["status"] in ("succeeded", "failed"):
+                return run
+            await asyncio.sleep(0.5)
+    raise BenchError(f"sync run {run_id} did not finish within {within:.0f} s")
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -301,17 +340,19 @@ def request_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, in
     return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in keys if new.get(k) != old.get(k)}
 
 
-class SimulatorProcess:
+class SimulatorProcess(ChildProcess):
     """``python -m proxy.simulator --port 0`` as a child process, logging to a file; stopped
     on exit. Its own process, so it never shares an event loop (or the GIL) with what it
     serves. The port it picked is read from the line it prints once it accepts connections
     (after creating its ``--contacts``), so there is no race for a free port."""
 
-    def __init__(self, log_path: Path, *, token: str, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, log_path: Path, *, token: str, args: Sequence[str] = (), port: int = 0
+    ) -> None:
         self.log_path = log_path
         self.token = token
         self.command = [
-            sys.executable, "-m", "proxy.simulator", "--port", "0", "--token", token, *args,
+            sys.executable, "-m", "proxy.simulator", "--port", str(port), "--token", token, *args,
         ]  # fmt: skip
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(
@@ -319,9 +360,6 @@ class SimulatorProcess:
         )
         self.process = psutil.Process(self.popen.pid)
         self.base_url = ""
-
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
 
     def wait_listening(self, within: float = 120.0) -> str:
         """The base URL, once the simulator says it is listening (bounded wait)."""
@@ -338,6 +376,11 @@ class SimulatorProcess:
                     return self.base_url
             time.sleep(0.05)
         raise BenchError(f"the simulator did not start within {within:.0f} s")
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (after :meth:`wait_listening`), to restart it on the same one."""
+        return int(self.base_url.rsplit(":", 1)[1])
 
     async def control(
         self, session: aiohttp.ClientSession, method: str, path: str, body: object = None
@@ -364,20 +407,13 @@ class SimulatorProcess:
     async def mutate(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> dict[str, Any]:
         return await self.control(session, "POST", "/_sim/mutate", body)
 
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
 
-    def __enter__(self) -> SimulatorProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+def seeded_simulator(
+    contacts: int, log_path: Path, *, token: str, seed: int = 0, port: int = 0
+) -> SimulatorProcess:
+    """The simulator with ``contacts`` contacts of ``seed``'s content, on ``port`` (0: any)."""
+    args = ["--contacts", str(contacts), "--seed", str(seed)]
+    return SimulatorProcess(log_path, token=token, args=args, port=port)
 
 
 class RssSampler:
@@ -617,9 +653,82 @@ def replace_section(text: str, heading: str, section: str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def targets_table(targets: Iterable[tuple[str, str, str, bool]]) -> list[str]:
+    """The Markdown lines of a targets table: one row per (target, required, measured, met)."""
+    return [
+        "| target | required | measured | result |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
+            for name, required, measured, passed in targets
+        ),
+    ]
+
+
+def rebuild_section(
+    intro: str, old: str | None, headings: Iterable[str], new: dict[str, str]
+) -> str:
+    """``intro`` followed by the subsections ``headings``: from ``new`` where given, else as
+    they are in ``old`` (the section as it was), in that order."""
+    section = intro
+    for heading in headings:
+        sub = new.get(heading) or (get_section(old, heading) if old is not None else None)
+        if sub is not None:
+            section = replace_section(section, heading, sub)
+    return section
+
+
+def write_backend_subsection(
+    path: Path, heading: str, intro: str, headings: Iterable[str], mine: dict[str, str]
+) -> None:
+    """Replace one backend's subsection (``mine``) of section ``heading``; leave the rest."""
+    text = path.read_text() if path.exists() else RESULTS_PREAMBLE
+    old = get_section(text, heading)
+    path.write_text(replace_section(text, heading, rebuild_section(intro, old, headings, mine)))
+
+
 RESULTS_PREAMBLE = """# Benchmark results
 
 Written by the runners in `bench/` (see `bench/README.md`); each benchmark owns one `## <name>`
 section and rewrites only that one. Figures are from one machine and one run: compare runs
 on the same machine, not across machines.
 """
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def add_database_url_argument(parser: argparse.ArgumentParser) -> None:
+    """``--database-url``, as the runners that create their own database take it."""
+    parser.add_argument(
+        "--database-url",
+        help="default a SQLite file in a temp dir; postgresql://user@host:port/[NAME] creates "
+        "(NAME must not exist) and drops a database",
+    )
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM clean up like Ctrl-C does (a KeyboardInterrupt through the finally blocks)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def create_database(url: str | None, *, prefix: str, keep: bool) -> BenchDatabase | None:
+    """:meth:`BenchDatabase.create`, or None after saying on stderr why it could not."""
+    try:
+        return BenchDatabase.create(url, prefix=prefix, keep=keep)
+    except Exception as exc:  # BenchError, or the database server refusing
+        print(f"{prefix.replace('-', '.')}: cannot create the database: {exc}", file=sys.stderr)
+        return None
+
+
+def run_main(main: Callable[[], int], name: str, cleaned: str) -> NoReturn:
+    """Exit with ``main()``'s code, or 130 saying ``cleaned`` after Ctrl-C or SIGTERM."""
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
+        print(f"{name}: interrupted; {cleaned}", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -39,21 +38,23 @@ import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 
 from bench.common import (
     RESULTS,
-    RESULTS_PREAMBLE,
     BenchDatabase,
     BenchError,
     OtherCpu,
     ServerProcess,
     SimulatorProcess,
+    add_database_url_argument,
     command_line,
     cpu_seconds,
-    get_section,
+    create_database,
     git_revision,
+    interrupt_on_sigterm,
     load_average,
     machine_line,
     postgres_backends,
-    replace_section,
     request_delta,
+    run_main,
+    write_backend_subsection,
 )
 from proxy.config import SETTINGS, Settings, load_settings
 from proxy.simulator.catalogue import STANDARD_PROPERTIES
@@ -738,17 +739,8 @@ def backend_section(report: Report) -> str:
 
 def write_results(path: Path, report: Report) -> None:
     """Replace this backend's subsection of ``## cost``; leave everything else."""
-    text = path.read_text() if path.exists() else RESULTS_PREAMBLE
-    old = get_section(text, SECTION)
-    section = INTRO
-    for backend, heading in BACKEND_HEADINGS.items():
-        if backend == report.backend:
-            sub: str | None = backend_section(report)
-        else:
-            sub = get_section(old, heading) if old is not None else None
-        if sub is not None:
-            section = replace_section(section, heading, sub)
-    path.write_text(replace_section(text, SECTION, section))
+    mine = {BACKEND_HEADINGS[report.backend]: backend_section(report)}
+    write_backend_subsection(path, SECTION, INTRO, BACKEND_HEADINGS.values(), mine)
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -758,11 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.cost", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument(
-        "--database-url",
-        help="default a SQLite file in a temp dir; postgresql://user@host:port/[NAME] creates "
-        "(NAME must not exist) and drops a database",
-    )
+    add_database_url_argument(parser)
     parser.add_argument("--n", type=int, default=100_000, help="contacts (100000)")
     parser.add_argument(
         "--properties", type=int, default=600, help="properties in the catalogue (600)"
@@ -785,13 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if min(args.n, args.properties, args.changed, args.archives, args.delete_check_seconds) < 1:
         print("bench.cost: the counts and times must be positive", file=sys.stderr)
@@ -800,10 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.cost: --n at least {BATCH_READ_SIZE} and --changed", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    try:
-        db = BenchDatabase.create(args.database_url, prefix="bench-cost", keep=args.keep_db)
-    except Exception as exc:  # BenchError, or the database server refusing
-        print(f"bench.cost: cannot create the database: {exc}", file=sys.stderr)
+    db = create_database(args.database_url, prefix="bench-cost", keep=args.keep_db)
+    if db is None:
         return 2
     report = Report(
         backend=db.backend,
@@ -831,8 +813,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
-        print("bench.cost: interrupted; processes stopped, database removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "bench.cost", "processes stopped, database removed")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import signal
 import sqlite3
 import sys
 import time
@@ -42,12 +41,16 @@ from bench.common import (
     RssSampler,
     ServerProcess,
     command_line,
+    create_database,
     get_section,
     git_revision,
+    interrupt_on_sigterm,
     load_average,
     machine_line,
     postgres_backends,
+    rebuild_section,
     replace_section,
+    run_main,
 )
 from bench.contacts import contacts, entity_ids
 from proxy.api.slots import FEED_CONCURRENCY
@@ -718,17 +721,6 @@ def backend_section(report: Report, when: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rebuild(intro: str, old: str | None, headings: Sequence[str], new: dict[str, str]) -> str:
-    """``intro`` followed by the subsections ``headings``: from ``new`` where given, else as
-    they are in ``old`` (the section as it was), in that order."""
-    section = intro
-    for heading in headings:
-        sub = new.get(heading) or (get_section(old, heading) if old is not None else None)
-        if sub is not None:
-            section = replace_section(section, heading, sub)
-    return section
-
-
 def write_results(path: Path, report: Report, when: datetime) -> None:
     """Replace this run's subsection of ``## feed`` (its backend's, among the ~1 KB runs or
     under ``### Large records``); leave everything else as it is."""
@@ -736,7 +728,7 @@ def write_results(path: Path, report: Report, when: datetime) -> None:
     old = get_section(text, SECTION)
     old_large = get_section(old, LARGE_HEADING) if old is not None else None
     mine = {_heading(report): backend_section(report, when)}
-    large = _rebuild(
+    large = rebuild_section(
         LARGE_INTRO,
         old_large,
         list(LARGE_BACKEND_HEADINGS.values()),
@@ -744,7 +736,7 @@ def write_results(path: Path, report: Report, when: datetime) -> None:
     )
     # The small-record backend headings (###) end at the large subsection's heading, so the
     # large runs are read separately above and always written last.
-    section = _rebuild(
+    section = rebuild_section(
         FEED_INTRO, old, list(BACKEND_HEADINGS.values()), {} if report.large else mine
     )
     if report.large or old_large is not None:
@@ -781,24 +773,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM cleans up like Ctrl-C does: stop the server, drop the database.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if min(args.n, args.runs, args.limit, args.record_kb) < 1:
         print("bench.feed: --n, --runs, --limit and --record-kb must be positive", file=sys.stderr)
         return 2
     started = time.perf_counter()
     when = datetime.now(UTC)
-    try:
-        db = BenchDatabase.create(args.database_url, prefix="bench-feed", keep=args.keep_db)
-    except Exception as exc:  # BenchError, or the database server refusing
-        print(f"bench.feed: cannot create the database: {exc}", file=sys.stderr)
+    db = create_database(args.database_url, prefix="bench-feed", keep=args.keep_db)
+    if db is None:
         return 2
     try:
         database = db.describe()
@@ -837,8 +823,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
-        print("bench.feed: interrupted; server stopped, database removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "bench.feed", "server stopped, database removed")

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -36,29 +34,33 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 
 from bench.common import (
-    REPO,
     RESULTS,
-    RESULTS_PREAMBLE,
     BenchDatabase,
     BenchError,
     OtherCpu,
     ServerProcess,
+    SimulatorProcess,
+    add_database_url_argument,
+    admin_request,
     command_line,
-    get_section,
+    cpu_seconds,
+    create_database,
     git_revision,
+    interrupt_on_sigterm,
     load_average,
-    log_tail,
     machine_line,
     postgres_backends,
-    replace_section,
-    stop_process,
+    run_main,
+    seeded_simulator,
+    targets_table,
+    wait_run,
+    write_backend_subsection,
 )
 
 OBJECT_TYPE = "contacts"
 SIM_TOKEN = "bench-latency-token"
 ADMIN_TOKEN = "bench-latency-admin"
 PAGE = 100  # the brief's page: limit=100
-SIM_START_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 600.0  # the first full sync of --contacts, before the floor
 SYNC_END_TIMEOUT_S = 900.0  # how long to wait for the measured sync to finish after the window
 
@@ -81,62 +83,6 @@ the clients with nothing else running. *sync*: the same clients from the moment
 the run was running. An error is any answer but a 200 with a JSON array ascending past
 `since`. How and why: `bench/README.md`.
 """
-
-
-# --- the simulator ---------------------------------------------------------------------------
-
-
-class Simulator:
-    """``python -m proxy.simulator`` as a child process. ``port=0`` lets it pick a free port,
-    read back from the line it prints once it accepts connections (after creating every
-    contact); a restart passes that port, so the proxy's HUBSPOT_BASE_URL stays valid."""
-
-    def __init__(self, contacts: int, log_path: Path, *, port: int = 0, seed: int = 0) -> None:
-        self.contacts = contacts
-        self.log_path = log_path
-        self.command = [
-            sys.executable,
-            "-m",
-            "proxy.simulator",
-            "--contacts",
-            str(contacts),
-            "--port",
-            str(port),
-            "--token",
-            SIM_TOKEN,
-            "--seed",
-            str(seed),
-        ]
-        self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
-        )
-        self.process = psutil.Process(self.popen.pid)
-        self.base_url = ""
-
-    def wait_listening(self) -> str:
-        """The base URL, once the simulator says it is listening (bounded wait)."""
-        marker = "simulator listening on "
-        deadline = time.monotonic() + SIM_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise BenchError(
-                    f"the simulator exited with {self.popen.returncode}:\n{log_tail(self.log_path)}"
-                )
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                if line.startswith(marker):
-                    self.base_url = line[len(marker) :].strip()
-                    return self.base_url
-            time.sleep(0.1)
-        raise BenchError(f"the simulator did not start within {SIM_START_TIMEOUT_S:.0f} s")
-
-    @property
-    def port(self) -> int:
-        return int(self.base_url.rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
 
 
 # --- the clients -----------------------------------------------------------------------------
@@ -254,30 +200,6 @@ async def run_clients(
 # --- the proxy -------------------------------------------------------------------------------
 
 
-async def _admin(session: aiohttp.ClientSession, method: str, url: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with session.request(method, url, headers=headers) as resp:
-        body = await resp.read()
-        if resp.status >= 300:
-            raise BenchError(f"{method} {url}: {resp.status} {body[:300]!r}")
-    out = orjson.loads(body)
-    if not isinstance(out, dict):
-        raise BenchError(f"{method} {url}: not a JSON object")
-    return out
-
-
-async def wait_run(base_url: str, run_id: int, within: float) -> dict[str, Any]:
-    """The run's record once it has finished (bounded wait, polled twice a second)."""
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            run = await _admin(session, "GET", f"{base_url}/admin/runs/{run_id}")
-            if run["status"] in ("succeeded", "failed"):
-                return run
-            await asyncio.sleep(0.5)
-    raise BenchError(f"sync run {run_id} did not finish within {within:.0f} s")
-
-
 async def head(base_url: str) -> int:
     """The feed's last ``_updated``, from ``/health``."""
     async with (
@@ -286,14 +208,6 @@ async def head(base_url: str) -> int:
     ):
         body = orjson.loads(await resp.read())
     return int(body["objects"][OBJECT_TYPE]["last_updated"])
-
-
-def _cpu(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -358,7 +272,7 @@ def _progress(message: str) -> None:
 async def _phase(
     name: str,
     server: ServerProcess,
-    sim: Simulator,
+    sim: SimulatorProcess,
     db: BenchDatabase,
     starts: Sequence[int],
     args: argparse.Namespace,
@@ -366,7 +280,7 @@ async def _phase(
     pg_name = db.pg_name
     find_own = (lambda: postgres_backends(pg_name)) if pg_name is not None else None
     load = load_average()
-    cpu0, sim0 = _cpu(server.process), _cpu(sim.process)
+    cpu0, sim0 = cpu_seconds(server.process), cpu_seconds(sim.process)
     with OtherCpu(psutil.Process(), server.process, sim.process, find_own=find_own) as other:
         t0 = time.perf_counter()
         samples = await run_clients(
@@ -378,15 +292,15 @@ async def _phase(
         samples,
         load,
         other.describe(),
-        _cpu(server.process) - cpu0,
-        _cpu(sim.process) - sim0,
+        cpu_seconds(server.process) - cpu0,
+        cpu_seconds(sim.process) - sim0,
         seconds,
     )
 
 
 def measure(report: Report, db: BenchDatabase, args: argparse.Namespace) -> None:
     workdir = db.workdir
-    sim = Simulator(args.contacts, workdir / "simulator-seed0.log")
+    sim = seeded_simulator(args.contacts, workdir / "simulator-seed0.log", token=SIM_TOKEN)
     try:
         base = sim.wait_listening()
         _progress(f"simulator with {args.contacts:,} contacts at {base}; starting the proxy")
@@ -418,18 +332,23 @@ def measure(report: Report, db: BenchDatabase, args: argparse.Namespace) -> None
                 _progress(f"floor: {_line(floor.stats)}")
 
                 sim.stop()
-                sim = Simulator(
-                    args.contacts, workdir / "simulator-seed1.log", port=sim.port, seed=1
+                sim = seeded_simulator(
+                    args.contacts,
+                    workdir / "simulator-seed1.log",
+                    token=SIM_TOKEN,
+                    seed=1,
+                    port=sim.port,
                 )
                 sim.wait_listening()
                 _progress("simulator restarted with --seed 1; triggering the full sync")
 
                 async def sync_phase() -> tuple[Phase, int]:
                     async with aiohttp.ClientSession() as session:
-                        queued = await _admin(
+                        queued = await admin_request(
                             session,
                             "POST",
                             f"{server.base_url}/admin/resync?object={OBJECT_TYPE}&mode=full",
+                            ADMIN_TOKEN,
                         )
                     # Every client starts at the head: what the sync writes is what they read.
                     phase = await _phase("sync", server, sim, db, [last] * args.clients, args)
@@ -438,7 +357,9 @@ def measure(report: Report, db: BenchDatabase, args: argparse.Namespace) -> None
                 phase, run_id = asyncio.run(sync_phase())
                 report.phases.append(phase)
                 _progress(f"sync window: {_line(phase.stats)}; waiting for the run to finish")
-                report.run = asyncio.run(wait_run(server.base_url, run_id, SYNC_END_TIMEOUT_S))
+                report.run = asyncio.run(
+                    wait_run(server.base_url, run_id, SYNC_END_TIMEOUT_S, ADMIN_TOKEN)
+                )
                 if report.run["status"] != "succeeded":
                     raise BenchError(f"the measured sync failed: {report.run.get('error')}")
                 if report.run["updated"] < args.contacts * 0.99:
@@ -569,12 +490,7 @@ def backend_section(report: Report, when: datetime) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
-        "| target | required | measured | result |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
-            for name, required, measured, passed in targets(report)
-        ),
+        *targets_table(targets(report)),
         "",
         *(f"- {line}" for line in _details(report)),
     ]
@@ -583,17 +499,8 @@ def backend_section(report: Report, when: datetime) -> str:
 
 def write_results(path: Path, report: Report, when: datetime) -> None:
     """Replace this backend's subsection of ``## latency``; leave everything else."""
-    text = path.read_text() if path.exists() else RESULTS_PREAMBLE
-    old = get_section(text, SECTION)
-    section = INTRO
-    for backend, heading in BACKEND_HEADINGS.items():
-        if backend == report.backend:
-            sub: str | None = backend_section(report, when)
-        else:
-            sub = get_section(old, heading) if old is not None else None
-        if sub is not None:
-            section = replace_section(section, heading, sub)
-    path.write_text(replace_section(text, SECTION, section))
+    mine = {BACKEND_HEADINGS[report.backend]: backend_section(report, when)}
+    write_backend_subsection(path, SECTION, INTRO, BACKEND_HEADINGS.values(), mine)
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -603,11 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.latency", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument(
-        "--database-url",
-        help="default a SQLite file in a temp dir; postgresql://user@host:port/[NAME] creates "
-        "(NAME must not exist) and drops a database",
-    )
+    add_database_url_argument(parser)
     parser.add_argument("--contacts", type=int, default=50_000, help="contacts (50000)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase (30)")
@@ -629,23 +532,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if min(args.contacts, args.clients) < 1 or args.seconds <= 0 or args.interval <= 0:
         print("bench.latency: the counts and times must be positive", file=sys.stderr)
         return 2
     started = time.perf_counter()
     when = datetime.now(UTC)
-    try:
-        db = BenchDatabase.create(args.database_url, prefix="bench-latency", keep=args.keep_db)
-    except Exception as exc:  # BenchError, or the database server refusing
-        print(f"bench.latency: cannot create the database: {exc}", file=sys.stderr)
+    db = create_database(args.database_url, prefix="bench-latency", keep=args.keep_db)
+    if db is None:
         return 2
     report = Report(
         backend=db.backend,
@@ -671,8 +568,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
-        print("bench.latency: interrupted; processes stopped, database removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "bench.latency", "processes stopped, database removed")

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -40,21 +39,28 @@ import orjson
 
 from bench.common import (
     RESULTS,
-    RESULTS_PREAMBLE,
     BenchDatabase,
     BenchError,
     RssSampler,
     ServerProcess,
+    add_database_url_argument,
+    admin_request,
     command_line,
-    get_section,
+    create_database,
     git_revision,
+    interrupt_on_sigterm,
     load_average,
     machine_line,
-    replace_section,
+    run_main,
+    seeded_simulator,
+    targets_table,
+    wait_run,
+    write_backend_subsection,
 )
-from bench.latency import ADMIN_TOKEN, SIM_TOKEN, Simulator, wait_run
 
 OBJECT_TYPE = "contacts"
+SIM_TOKEN = "bench-memory-token"
+ADMIN_TOKEN = "bench-memory-admin"
 FEED_TOKEN = "bench-memory-feed"
 MIB = 2**20
 # Sesam's microservice system gives a container this much memory unless docker.memory says
@@ -177,18 +183,6 @@ def measure_floor(backend: str, env: dict[str, str]) -> dict[str, int]:
     return _parse_status(done.stdout)
 
 
-async def _admin(session: aiohttp.ClientSession, method: str, url: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with session.request(method, url, headers=headers) as resp:
-        body = await resp.read()
-        if resp.status >= 300:
-            raise BenchError(f"{method} {url}: {resp.status} {body[:300]!r}")
-    out = orjson.loads(body)
-    if not isinstance(out, dict):
-        raise BenchError(f"{method} {url}: not a JSON object")
-    return out
-
-
 async def pull_unpaged(session: aiohttp.ClientSession, base_url: str) -> tuple[Pull, bytes]:
     """One ``GET /contacts`` of the whole feed, read as it arrives; the body is returned to
     be verified (:func:`verify`) once the measured phase is over, so the pulls follow each
@@ -226,16 +220,18 @@ async def resync_with_pulls(base_url: str) -> tuple[dict[str, Any], list[tuple[P
     timeout = aiohttp.ClientTimeout(total=PULL_TIMEOUT_S)
     pulls: list[tuple[Pull, bytes]] = []
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        queued = await _admin(
-            session, "POST", f"{base_url}/admin/resync?object={OBJECT_TYPE}&mode=full"
+        queued = await admin_request(
+            session, "POST", f"{base_url}/admin/resync?object={OBJECT_TYPE}&mode=full", ADMIN_TOKEN
         )
         run_id = int(queued["run_id"])
         while True:
             pulls.append(await pull_unpaged(session, base_url))
-            run = await _admin(session, "GET", f"{base_url}/admin/runs/{run_id}")
+            run = await admin_request(
+                session, "GET", f"{base_url}/admin/runs/{run_id}", ADMIN_TOKEN
+            )
             if run["status"] not in ("queued", "running"):
                 break
-    return await wait_run(base_url, run_id, RUN_TIMEOUT_S), pulls
+    return await wait_run(base_url, run_id, RUN_TIMEOUT_S, ADMIN_TOKEN), pulls
 
 
 def _at_rest(server: ServerProcess, reading: Reading) -> None:
@@ -246,7 +242,7 @@ def _at_rest(server: ServerProcess, reading: Reading) -> None:
 
 def measure(report: Report, db: BenchDatabase) -> None:
     workdir = db.workdir
-    sim = Simulator(report.n, workdir / "simulator-seed0.log")
+    sim = seeded_simulator(report.n, workdir / "simulator-seed0.log", token=SIM_TOKEN)
     try:
         base = sim.wait_listening()
         _progress(f"simulator with {report.n:,} contacts at {base}; starting serve")
@@ -280,7 +276,13 @@ def measure(report: Report, db: BenchDatabase) -> None:
                 )
 
                 sim.stop()
-                sim = Simulator(report.n, workdir / "simulator-seed1.log", port=sim.port, seed=1)
+                sim = seeded_simulator(
+                    report.n,
+                    workdir / "simulator-seed1.log",
+                    token=SIM_TOKEN,
+                    seed=1,
+                    port=sim.port,
+                )
                 sim.wait_listening()
                 _progress("simulator restarted with --seed 1; resync + unpaged pulls")
 
@@ -461,12 +463,7 @@ def backend_section(report: Report, when: datetime) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
-        "| target | required | measured | result |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
-            for name, required, measured, passed in targets(report)
-        ),
+        *targets_table(targets(report)),
         "",
         *(f"- {line}" for line in _details(report)),
     ]
@@ -475,17 +472,8 @@ def backend_section(report: Report, when: datetime) -> str:
 
 def write_results(path: Path, report: Report, when: datetime) -> None:
     """Replace this backend's subsection of ``## memory``; leave everything else."""
-    text = path.read_text() if path.exists() else RESULTS_PREAMBLE
-    old = get_section(text, SECTION)
-    section = INTRO
-    for backend, heading in BACKEND_HEADINGS.items():
-        if backend == report.backend:
-            sub: str | None = backend_section(report, when)
-        else:
-            sub = get_section(old, heading) if old is not None else None
-        if sub is not None:
-            section = replace_section(section, heading, sub)
-    path.write_text(replace_section(text, SECTION, section))
+    mine = {BACKEND_HEADINGS[report.backend]: backend_section(report, when)}
+    write_backend_subsection(path, SECTION, INTRO, BACKEND_HEADINGS.values(), mine)
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -495,11 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.memory", description=__doc__.split("\n\n")[0] if __doc__ else None
     )
-    parser.add_argument(
-        "--database-url",
-        help="default a SQLite file in a temp dir; postgresql://user@host:port/[NAME] creates "
-        "(NAME must not exist) and drops a database",
-    )
+    add_database_url_argument(parser)
     parser.add_argument("--n", type=int, default=100_000, help="contacts (100000)")
     parser.add_argument(
         "--env",
@@ -530,13 +514,9 @@ def _environment(pairs: Sequence[str]) -> dict[str, str]:
     return env
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if args.n < 1:
         print("bench.memory: --n must be positive", file=sys.stderr)
@@ -548,10 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     when = datetime.now(UTC)
-    try:
-        db = BenchDatabase.create(args.database_url, prefix="bench-memory", keep=args.keep_db)
-    except Exception as exc:  # BenchError, or the database server refusing
-        print(f"bench.memory: cannot create the database: {exc}", file=sys.stderr)
+    db = create_database(args.database_url, prefix="bench-memory", keep=args.keep_db)
+    if db is None:
         return 2
     report = Report(
         backend=db.backend,
@@ -574,8 +552,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # main's finally blocks have cleaned up by now
-        print("bench.memory: interrupted; processes stopped, database removed", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "bench.memory", "processes stopped, database removed")

@@ -42,7 +42,6 @@ import re
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,19 +57,16 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 
 from bench.common import (
-    REPO,
     RESULTS,
     RESULTS_PREAMBLE,
     BenchError,
     RssSampler,
+    SimulatorProcess,
     command_line,
-    free_port,
     git_revision,
-    log_tail,
     machine_line,
     replace_section,
     request_delta,
-    stop_process,
 )
 from proxy.config import SETTINGS, Settings, load_settings
 from proxy.sources.http import source_session
@@ -103,88 +99,25 @@ TARGET_REQUESTS_RESCAN = 1.2
 # --- the simulator process ---------------------------------------------------------------------
 
 
-class SimulatorProcess:
-    """``python -m proxy.simulator`` on a free port, logs to a file; stopped on exit."""
-
-    def __init__(self, contacts: int, log_path: Path, *, rate_limit_per_10s: int | None) -> None:
-        self.contacts = contacts
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.command = [
-            sys.executable,
-            "-m",
-            "proxy.simulator",
-            "--port",
-            str(self.port),
-            "--contacts",
-            str(contacts),
-            "--token",
-            SIM_TOKEN,
-        ]
-        if rate_limit_per_10s is not None:
-            self.command += ["--rate-limit-per-10s", str(rate_limit_per_10s)]
-        self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
-        )
-        self.process = psutil.Process(self.popen.pid)
-        self.started_in_s = 0.0
-
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
-
-    async def wait_ready(self) -> None:
-        """Poll ``GET /_sim/stats`` until it answers with every contact created."""
-        began = time.monotonic()
-        deadline = began + SIM_START_TIMEOUT_S
-        last = "no answer yet"
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                if self.popen.poll() is not None:
-                    raise BenchError(
-                        f"the simulator exited with {self.popen.returncode}:\n{self.log_tail()}"
-                    )
-                try:
-                    stats = await _get_json(session, f"{self.base_url}/_sim/stats")
-                    if stats.get("live") == self.contacts:
-                        self.started_in_s = time.monotonic() - began
-                        return
-                    last = f"live={stats.get('live')}"
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    last = f"{type(exc).__name__}"
-                await asyncio.sleep(0.1)
-        raise BenchError(f"simulator not ready after {SIM_START_TIMEOUT_S:.0f}s ({last})")
-
-    async def stats(self) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as session:
-            return await _get_json(session, f"{self.base_url}/_sim/stats")
-
-    def stop(self) -> None:
-        stop_process(self.popen)
-        self._log.close()
-
-
-async def _get_json(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-        resp.raise_for_status()
-        body = orjson.loads(await resp.read())
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    return body
-
-
 @contextlib.contextmanager
 def simulator(
     contacts: int, workdir: Path, *, rate_limit_per_10s: int | None = None
-) -> Iterator[SimulatorProcess]:
+) -> Iterator[tuple[SimulatorProcess, float]]:
+    """The simulator with ``contacts`` contacts, and the seconds it took to start."""
     name = f"simulator-{contacts}-{rate_limit_per_10s or 'unlimited'}.log"
-    sim = SimulatorProcess(contacts, workdir / name, rate_limit_per_10s=rate_limit_per_10s)
-    try:
-        asyncio.run(sim.wait_ready())
-        yield sim
-    finally:
-        sim.stop()
+    args = ["--contacts", str(contacts)]
+    if rate_limit_per_10s is not None:
+        args += ["--rate-limit-per-10s", str(rate_limit_per_10s)]
+    began = time.monotonic()
+    with SimulatorProcess(workdir / name, token=SIM_TOKEN, args=args) as sim:
+        sim.wait_listening(SIM_START_TIMEOUT_S)
+        yield sim, time.monotonic() - began
+
+
+async def sim_stats(sim: SimulatorProcess) -> dict[str, Any]:
+    """The simulator's ``/_sim/stats``, over a session of its own."""
+    async with aiohttp.ClientSession() as session:
+        return await sim.stats(session)
 
 
 # --- the proxy side ----------------------------------------------------------------------------
@@ -263,7 +196,7 @@ def timed_sync(
     async def go() -> SyncFigure:
         store = await open_store(database_url)
         try:
-            before = await sim.stats()
+            before = await sim_stats(sim)
             me = psutil.Process()
             rss_before = me.memory_info().rss
             cpu_before, sim_cpu_before = _cpu(me), _cpu(sim.process)
@@ -272,7 +205,7 @@ def timed_sync(
                 outcome, seconds = await run_full_sync(store, settings, profile)
             cpu, sim_cpu = _cpu(me) - cpu_before, _cpu(sim.process) - sim_cpu_before
             main_cpu = _thread_cpu(me, threading.get_native_id()) - main_before
-            after = await sim.stats()
+            after = await sim_stats(sim)
         finally:
             await store.close()
         return SyncFigure(
@@ -588,8 +521,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Results:
     n = args.n
     try:
         print(f"starting the simulator with {n:,} contacts ...", flush=True)
-        with simulator(n, workdir) as sim:
-            results.sim_start_s = sim.started_in_s
+        with simulator(n, workdir) as (sim, results.sim_start_s):
             for rep in range(1, args.repeats + 1):
                 db_path = workdir / f"mirror-{rep}.db"
                 db_url = f"sqlite:///{db_path}"
@@ -633,8 +565,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Results:
             f"full sync of {args.n_limited:,} contacts at {LIMITED_PER_10S} requests per 10 s ...",
             flush=True,
         )
-        with simulator(args.n_limited, workdir, rate_limit_per_10s=LIMITED_PER_10S) as sim:
-            results.limited_sim_start_s = sim.started_in_s
+        with simulator(args.n_limited, workdir, rate_limit_per_10s=LIMITED_PER_10S) as (
+            sim,
+            results.limited_sim_start_s,
+        ):
             settings = proxy_settings(
                 sim.base_url, limited_url, per_10s=LIMITED_PER_10S, search_per_s=4
             )
