@@ -58,8 +58,12 @@ class FullScan:
         completed (its start bounds what the next incremental must search)."""
         object_type = run.spec.name
         stale = await self.store.scans.fetch_signature(object_type) != fetch_signature
-        if stale and not verify:
-            log.info("%s: content settings changed: this scan fetches every record", object_type)
+        if stale and not verify and await self.store.changes.live_count(object_type):
+            log.info(
+                "%s: the content settings changed (or this version's first scan): this "
+                "scan fetches every record",
+                object_type,
+            )
         scan = await self._scan(run, verify=verify or stale)
         position = scan.position
         for phase, archived, then in ((LIVE, False, ARCHIVED), (ARCHIVED, True, LISTED)):
