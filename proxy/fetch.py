@@ -34,6 +34,10 @@ class Fetched:
     probe: bool = False
 
 
+# Pages held back at most while associations wait to be read for many records at once.
+MAX_HELD_PAGES = ASSOCIATIONS_BATCH_SIZE // BATCH_READ_SIZE
+
+
 class PageFetcher:
     """Turns listed (or searched) pages into :class:`Fetched` pages for one client and
     store; the run's own state comes in with each call."""
@@ -106,7 +110,7 @@ class PageFetcher:
         """``pages`` with their records' associations attached, read for up to
         ASSOCIATIONS_BATCH_SIZE records at a time (one request per target type per 1,000
         records rather than per page of 100): pages are held back until that many records
-        are waiting or the stream ends, then passed on in order."""
+        are waiting, ten pages are, or the stream ends, then passed on in order."""
         if not run.targets:
             async for page in pages:
                 yield page
@@ -116,7 +120,9 @@ class PageFetcher:
         async for page in pages:
             held.append(page)
             waiting += len(page.records)
-            if waiting >= ASSOCIATIONS_BATCH_SIZE:
+            # Pages with little to fetch (most of a reconciliation) are not held longer
+            # than ten of them: their positions must reach the store as the scan goes.
+            if waiting >= ASSOCIATIONS_BATCH_SIZE or len(held) >= MAX_HELD_PAGES:
                 await self.attach_associations(run, [r for p in held for r in p.records])
                 for ready in held:
                     yield ready

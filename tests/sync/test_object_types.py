@@ -141,3 +141,31 @@ async def test_an_association_change_reaches_the_feed_with_verify_or_a_moved_rec
     assert moved.updated == 1
     [entity] = await rig.feed(since=mark)
     assert entity["associations"]["companies"] == {"results": []}
+
+
+async def test_a_reconciliation_with_associations_saves_its_position_as_it_goes(
+    make_rig: RigFactory,
+) -> None:
+    """Pages wait for their associations to be read for many records at once, but a scan
+    with nothing to fetch must not hold its pages (and their positions) to the end."""
+    sim = HubSpotSimulator()
+    sim.create_contacts(1500, timestamp_ms=an_hour_ago())
+    sim.objects("companies").create(2, timestamp_ms=an_hour_ago())
+    rig = await make_rig(
+        sim,
+        HUBSPOT_MAX_TRIES="1",
+        OBJECT_TYPES="contacts,companies",
+        ASSOCIATIONS="contacts=companies",
+    )
+    assert (await rig.sync("full")).status == "succeeded"
+    sim.faults.fail_after = 1 + 13  # the catalogue and thirteen of fifteen listings
+    sim.faults.fail_next = 1000
+    cut = await rig.sync("full")
+    assert cut.status == "failed"
+    sim.faults.fail_next = 0
+    lists_before = sim.requests["list"]
+    resumed = await rig.sync("full")
+    assert (resumed.status, resumed.scan_run_id) == ("succeeded", cut.id)
+    # Resumed after the tenth page, where the held pages were written: five live pages
+    # and the archived listing are left.
+    assert sim.requests["list"] - lists_before == 5 + 1
