@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.config import Settings
 from proxy.diff import due_for_fetch, merged_away_ids
 from proxy.run_context import RunContext
 from proxy.sources.hubspot import HubSpotClient
@@ -42,9 +43,28 @@ class PageFetcher:
     """Turns listed (or searched) pages into :class:`Fetched` pages for one client and
     store; the run's own state comes in with each call."""
 
-    def __init__(self, client: HubSpotClient, store: Store) -> None:
+    def __init__(self, client: HubSpotClient, store: Store, settings: Settings) -> None:
         self.client = client
         self.store = store
+        self.settings = settings
+
+    async def properties(self, run: RunContext) -> list[str]:
+        """Every property a record of the run's type is fetched with: what HubSpot defines,
+        narrowed by INCLUDE_PROPERTIES / EXCLUDE_PROPERTIES. Asked of HubSpot once per run,
+        and only by a run that fetches something: a run that finds nothing to fetch (most
+        incremental runs and deletion checks) spends no request on the catalogue."""
+        if run.properties is None:
+            spec = run.spec
+            names = await self.client.property_names(spec, run.stats)
+            include = set(self.settings.include_properties)
+            exclude = set(self.settings.exclude_properties)
+            chosen = [n for n in names if (not include or n in include) and n not in exclude]
+            # The bookkeeping properties are needed whatever the lists say.
+            for needed in (spec.modified_property, spec.merged_ids_property):
+                if needed not in chosen and needed in names:
+                    chosen.append(needed)
+            run.properties = chosen
+        return run.properties
 
     async def listed(
         self,
@@ -97,7 +117,7 @@ class PageFetcher:
         for start in range(0, len(ids), BATCH_READ_SIZE):
             asked = ids[start : start + BATCH_READ_SIZE]
             answer = await self.client.batch_read(
-                run.spec, asked, run.properties, run.stats, archived=archived
+                run.spec, asked, await self.properties(run), run.stats, archived=archived
             )
             # In the order asked (the listing's): change numbers follow it.
             records.extend(answer.live[i] for i in asked if i in answer.live)

@@ -4,7 +4,7 @@ nothing of a run is kept on the long-lived objects (the client, the store, the r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +26,10 @@ class RunContext:
     started: datetime
     fingerprint: Fingerprinter
     progress: Progress | None
-    # Every property the run fetches (whole records); the listings and searches that find
-    # what to fetch name only the bookkeeping ones.
-    properties: list[str] = field(default_factory=list)
+    # Every property the run fetches whole records with, once asked of HubSpot (None
+    # before: see PageFetcher.properties); listings and searches name only the bookkeeping
+    # ones.
+    properties: list[str] | None = None
     targets: Sequence[ObjectSpec] = ()  # the types whose associations records carry
 
     def incoming(self, records: Sequence[Mapping[str, Any]]) -> list[Incoming]:

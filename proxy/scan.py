@@ -141,7 +141,8 @@ class FullScan:
         survivors: list[dict[str, Any]] = []
         for start in range(0, len(unseen), BATCH_READ_SIZE):
             asked = unseen[start : start + BATCH_READ_SIZE]
-            answer = await self.client.batch_read(run.spec, asked, run.properties, run.stats)
+            properties = await self.fetcher.properties(run)
+            answer = await self.client.batch_read(run.spec, asked, properties, run.stats)
             moved = {
                 i: r
                 for i, r in answer.live.items()

@@ -86,7 +86,7 @@ class SyncRunner:
         self.settings = settings
         self.clock = clock
         self.overlap = timedelta(seconds=settings.search_overlap_seconds)
-        self.fetcher = PageFetcher(client, store)
+        self.fetcher = PageFetcher(client, store, settings)
         self.scans = FullScan(store, client, self.fetcher, settings)
         # Per object type, the counts (HubSpot's, the mirror's) for which a deletion check
         # last queued a full sync.
@@ -117,17 +117,6 @@ class SyncRunner:
                 "%s: recomputed %d fingerprints for new property settings", object_type, changed
             )
         return changed
-
-    async def properties(self, spec: ObjectSpec, stats: RequestStats) -> list[str]:
-        names = await self.client.property_names(spec, stats)
-        include = set(self.settings.include_properties)
-        exclude = set(self.settings.exclude_properties)
-        chosen = [n for n in names if (not include or n in include) and n not in exclude]
-        # The bookkeeping properties are needed whatever the lists say.
-        for needed in (spec.modified_property, spec.merged_ids_property):
-            if needed not in chosen and needed in names:
-                chosen.append(needed)
-        return chosen
 
     async def run(
         self,
@@ -165,7 +154,6 @@ class SyncRunner:
                 with writer_switch_interval(self.store.db.is_sqlite):
                     run.spec = await self.client.resolve(spec, run.stats)
                     run.targets = [await self.client.resolve(t, run.stats) for t in run.targets]
-                    run.properties = await self.properties(run.spec, run.stats)
                     if mode in SCANS:
                         await self._scan(run, verify=mode == VERIFY)
                     elif mode == DELETIONS:

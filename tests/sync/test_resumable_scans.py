@@ -23,9 +23,9 @@ async def test_a_failed_full_scan_resumes_where_it_stopped(make_rig: RigFactory)
     rig = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
     await rig.sync("full")
     sim.gdpr_delete(ids[10])  # seen gone only by a complete scan
-    # The properties call and four listings go through (nothing changed: nothing is
-    # fetched), then HubSpot breaks.
-    sim.faults.fail_after = 5
+    # Four listings go through (nothing changed: nothing is fetched, the catalogue is not
+    # asked for), then HubSpot breaks.
+    sim.faults.fail_after = 4
     sim.faults.fail_next = 1000
     first = await rig.sync("full")
     assert (first.status, first.fetched, first.deleted) == ("failed", 400, 0)
