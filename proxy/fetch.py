@@ -92,19 +92,12 @@ class PageFetcher:
         return out
 
     async def searched(self, run: RunContext, records: Sequence[Mapping[str, Any]]) -> Fetched:
-        """One page of a search by modification time: fetch what moved past the stored copy
-        (the overlap re-finds records the mirror already holds), and take the ids a merge
-        result names as gone."""
-        stamps = run.stamps(records)
-        stored = await self.store.changes.stored(run.spec.name, list(stamps))
-        due = due_for_fetch(stamps, stored)
-        due_set = set(due)
+        """One page of a search by modification time: like a live listing's page (the
+        overlap re-finds records the mirror holds already: not fetched again), and the ids
+        a merge result names are gone."""
+        out = await self.listed(run, records)
         merged = run.spec.merged_ids_property
-        out = Fetched(
-            sighted=[i for i in stamps if i not in due_set],
-            gone=[i for r in records for i in merged_away_ids(r, merged)],
-        )
-        out.records = await self.whole(run, due)
+        out.gone = [i for r in records for i in merged_away_ids(r, merged)]
         return out
 
     async def whole(

@@ -73,7 +73,7 @@ class FullScan:
             def after(page: Fetched, phase: str = phase, then: str = then) -> ScanPosition:
                 return ScanPosition(phase, page.after) if page.after else ScanPosition(then)
 
-            pages = self._pages(run, archived=archived, after=position.after, verify=scan.verify)
+            pages = self.pages(run, archived=archived, after=position.after, verify=scan.verify)
             if not archived:  # tombstones keep their last associations
                 pages = self.fetcher.with_associations(run, pages)
             await ingest(run, pages, after)
@@ -87,9 +87,16 @@ class FullScan:
         await self.store.scans.complete(object_type, fetch_signature if scan.verify else None)
         return scan
 
-    async def _pages(
-        self, run: RunContext, *, archived: bool, after: str | None, verify: bool
+    async def pages(
+        self,
+        run: RunContext,
+        *,
+        archived: bool,
+        after: str | None = None,
+        verify: bool = False,
     ) -> AsyncIterator[Fetched]:
+        """The live (or archived) listing from cursor ``after``, each page with what is due
+        fetched whole (every live record when ``verify``)."""
         listing = self.client.list_stamps(run.spec, run.stats, archived=archived, after=after)
         async for page in listing:
             fetched = await self.fetcher.listed(

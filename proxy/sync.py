@@ -221,7 +221,7 @@ class SyncRunner:
         reach the feed with the incremental run that sees the merged record."""
         object_type = run.spec.name
         await self._watermark(object_type)  # only a complete mirror has deletions to find
-        await ingest(run, self._archived(run))
+        await ingest(run, self.scans.pages(run, archived=True))
         upstream = await self.client.live_count(run.spec, run.stats)
         mirrored = await self.store.changes.live_count(object_type)
         if upstream is None or upstream >= mirrored:
@@ -244,10 +244,6 @@ class SyncRunner:
             run.writer.run_id, upstream, object_type, mirrored,
         )  # fmt: skip
         await self.store.runs.request(object_type, FULL, "check")
-
-    async def _archived(self, run: RunContext) -> AsyncIterator[Fetched]:
-        async for page in self.client.list_stamps(run.spec, run.stats, archived=True):
-            yield await self.fetcher.listed(run, page.records, archived=True)
 
     async def _watermark(self, object_type: str) -> datetime:
         status = await self.store.reader.object_status(object_type)

@@ -77,11 +77,9 @@ class RunWriter:
                 position=position.to_json() if position is not None else None,
             )
         else:
-            self._unrecorded_sightings.extend(r.entity_id for r in records)
             if position is not None:
                 self._unsaved_position = position.to_json()
-            if len(self._unrecorded_sightings) >= SIGHTINGS_BATCH:
-                await self.flush_sightings()
+            await self._buffer_sightings([r.entity_id for r in records])
         self.counts.fetched += len(records)
         self._count(result)
         self._pages += 1
@@ -95,9 +93,12 @@ class RunWriter:
         """Listed ids whose stored copy is current (nothing fetched): seen by this run, the
         evidence a scan's deletions rest on. Buffered like an unchanged page's; write a
         position only through :meth:`apply_page` or :meth:`save_position`, after them."""
-        self._unrecorded_sightings.extend(entity_ids)
         self.counts.fetched += len(entity_ids)
         self.counts.unchanged += len(entity_ids)
+        await self._buffer_sightings(entity_ids)
+
+    async def _buffer_sightings(self, entity_ids: Sequence[str]) -> None:
+        self._unrecorded_sightings.extend(entity_ids)
         if len(self._unrecorded_sightings) >= SIGHTINGS_BATCH:
             await self.flush_sightings()
 

@@ -37,14 +37,12 @@ SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
 BATCH_READ_SIZE = 100  # HubSpot's maximum inputs per batch read
 ASSOCIATIONS_BATCH_SIZE = 1000  # the v4 associations batch read's maximum inputs
 
-# Singular names, for the v3-style name of an association type without a label.
+# Singular names, for the v3-style name of an association type without a label: the
+# aliases of the settings' table that are neither the plural name nor a type id.
 _SINGULAR = {
-    "contacts": "contact",
-    "companies": "company",
-    "deals": "deal",
-    "tickets": "ticket",
-    "products": "product",
-    "line_items": "line_item",
+    plural: alias
+    for alias, plural in STANDARD_OBJECT_TYPES.items()
+    if alias != plural and not alias[:1].isdigit()
 }
 
 
@@ -327,9 +325,7 @@ class HubSpotClient:
         shape (``[{"id", "type"}]``, sorted, so equal links compare equal), following each
         record's own cursor past HubSpot's per-record page."""
         path = f"/crm/v4/associations/{spec.api_name}/{to_spec.api_name}/batch/read"
-        default = (
-            f"{_SINGULAR.get(spec.name, spec.name)}_to_{_SINGULAR.get(to_spec.name, to_spec.name)}"
-        )
+        default = f"{singular(spec.name)}_to_{singular(to_spec.name)}"
         links: dict[str, set[tuple[str, str]]] = {i: set() for i in ids}
         pending: list[dict[str, str]] = [{"id": i} for i in ids]
         while pending:
