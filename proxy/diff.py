@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
+import xxhash
 
 # Fields that change whenever anything else changes (or when an ignored property ticks), so
 # they never count as a change on their own: HubSpot bumps ``updatedAt`` and the modification
@@ -19,9 +20,11 @@ import orjson
 ALWAYS_IGNORED_FIELDS = frozenset({"updatedAt"})
 
 
-# Bump when the canonical form changes: stored fingerprints are then recomputed from the
-# stored records (without new change numbers), so an upgrade emits nothing by itself.
-FINGERPRINT_VERSION = 2
+# Bump when the canonical form or the hash changes: stored fingerprints are then recomputed
+# from the stored records (without new change numbers), so an upgrade emits nothing by
+# itself. 3: XXH3-128 instead of BLAKE2b-128 (a fingerprint detects changes, it is no
+# defence against forgery, and XXH3 hashes a 30 KB record in 0.5 µs rather than 26 µs).
+FINGERPRINT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -71,25 +74,28 @@ class Fingerprinter:
         return (not self.include or name in self.include) and name not in self.exclude
 
     def canonical(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        # This runs for every record of every page, and records carry hundreds of
-        # properties: one comprehension, with the set lookups only when lists are set.
         out = {k: v for k, v in record.items() if v is not None and k not in self.ignored_fields}
         props = out.get("properties")
         if isinstance(props, Mapping):
-            if self.include or self.exclude:
-                out["properties"] = {
-                    k: v for k, v in props.items() if v is not None and self._kept(k)
-                }
-            else:
-                ignored = self.ignored_properties
-                out["properties"] = {
-                    k: v for k, v in props.items() if v is not None and k not in ignored
-                }
+            out["properties"] = self._kept_properties(props)
         return out
+
+    def _kept_properties(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        # This runs for every record of every page, and records carry hundreds of
+        # properties. With lists set, one comprehension; without, most properties are kept:
+        # copying the dict (in C) and deleting the nulls and ignored ones is ~15% faster.
+        if self.include or self.exclude:
+            return {k: v for k, v in props.items() if v is not None and self._kept(k)}
+        kept = dict(props)
+        for name in [k for k, v in props.items() if v is None]:
+            del kept[name]
+        for name in self.ignored_properties.intersection(kept):
+            del kept[name]
+        return kept
 
     def __call__(self, record: Mapping[str, Any]) -> str:
         blob = orjson.dumps(self.canonical(record), option=orjson.OPT_SORT_KEYS)
-        return hashlib.blake2b(blob, digest_size=16).hexdigest()
+        return xxhash.xxh3_128_hexdigest(blob)
 
 
 class Change(Enum):

@@ -32,7 +32,7 @@ from .clock import iso_from_ms
 from .generate import RecordFactory
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
     from .associations import AssociationGraph
     from .catalogue import PropertyDef
@@ -68,9 +68,11 @@ class StoredRecord:
     modified_key: str
     archived_at_ms: int | None = None
 
-    def as_record(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+    def as_record(self, names: Collection[str] | None = None) -> dict[str, Any]:
         """The JSON object HubSpot would send, with ``names`` properties (None = all)."""
         props = self.properties
+        if names is not None and len(names) == len(props):
+            names = None  # every property (names are distinct, known ones): copy in C
         record: dict[str, Any] = {
             "id": str(self.id),
             "properties": dict(props) if names is None else {name: props[name] for name in names},
