@@ -64,7 +64,7 @@ class FullScan:
                 "scan fetches every record",
                 object_type,
             )
-        scan = await self._scan(run, verify=verify or stale)
+        scan = await self._scan(run, verify=verify or stale, signature=fetch_signature)
         position = scan.position
         for phase, archived, then in ((LIVE, False, ARCHIVED), (ARCHIVED, True, LISTED)):
             if position.phase != phase:
@@ -105,9 +105,12 @@ class FullScan:
             fetched.after = page.after
             yield fetched
 
-    async def _scan(self, run: RunContext, *, verify: bool) -> ScanState:
+    async def _scan(self, run: RunContext, *, verify: bool, signature: str) -> ScanState:
         """The scan this run carries on, or a new one. A verifying scan in progress is
-        carried on by either mode (it does more); a reconciling one only by ``full``."""
+        carried on by either mode (it does more); a reconciling one only by ``full``. A
+        verifying scan begun under other content settings (``signature``) starts over:
+        the records it fetched before lack what the settings now ask for, and its
+        completion would say every record has it."""
         object_type, run_id = run.spec.name, run.writer.run_id
         scan = await self.store.scans.current(object_type)
         if scan is not None and datetime.now(UTC) - scan.started_at > MAX_RESUME_AGE:
@@ -120,8 +123,18 @@ class FullScan:
         if scan is not None and verify and not scan.verify:
             log.info("%s: a verifying run starts a scan of its own", object_type)
             scan = None
+        if scan is not None and scan.verify and scan.signature != signature:
+            log.info(
+                "%s: the content settings changed since run %d began its verifying scan; "
+                "starting over",
+                object_type,
+                scan.scan_id,
+            )
+            scan = None
         if scan is None:
-            scan = await self.store.scans.begin(object_type, run_id, verify=verify)
+            scan = await self.store.scans.begin(
+                object_type, run_id, verify=verify, signature=signature
+            )
         else:
             log.info(
                 "run %d: resuming the scan begun by run %d (%s listing)",

@@ -50,6 +50,7 @@ class ScanState:
     position: ScanPosition
     started_at: datetime
     verify: bool = False  # fetch and compare every record, not only what the listing says changed
+    signature: str | None = None  # a verifying scan's content settings (see Scan.run)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class FullScans:
             object_state.c.scan_position,
             object_state.c.scan_started_at,
             object_state.c.scan_mode,
+            object_state.c.scan_signature,
         ).where(object_state.c.object_type == object_type)
         row = await self.db.read(lambda conn: conn.execute(query).one_or_none())
         if row is None or row.scan_run_id is None:
@@ -88,18 +90,26 @@ class FullScans:
             ScanPosition.from_json(row.scan_position) if row.scan_position else ScanPosition()
         )
         return ScanState(
-            row.scan_run_id, position, row.scan_started_at or utcnow(), row.scan_mode == VERIFY
+            row.scan_run_id,
+            position,
+            row.scan_started_at or utcnow(),
+            row.scan_mode == VERIFY,
+            row.scan_signature,
         )
 
-    async def begin(self, object_type: str, run_id: int, *, verify: bool) -> ScanState:
-        """Start a new scan with run ``run_id``, from the beginning of the live listing."""
-        state = ScanState(run_id, ScanPosition(), utcnow(), verify)
+    async def begin(
+        self, object_type: str, run_id: int, *, verify: bool, signature: str | None = None
+    ) -> ScanState:
+        """Start a new scan with run ``run_id``, from the beginning of the live listing; a
+        verifying one fetches under the content settings ``signature``."""
+        state = ScanState(run_id, ScanPosition(), utcnow(), verify, signature if verify else None)
         await self._set(
             object_type,
             scan_run_id=run_id,
             scan_position=state.position.to_json(),
             scan_started_at=state.started_at,
             scan_mode=VERIFY if verify else FULL,
+            scan_signature=state.signature,
         )
         return state
 
@@ -118,6 +128,7 @@ class FullScans:
             scan_position=None,
             scan_started_at=None,
             scan_mode=None,
+            scan_signature=None,
         )
 
     async def complete(self, object_type: str, fetch_signature: str | None = None) -> None:
@@ -136,6 +147,7 @@ class FullScans:
             scan_position=None,
             scan_started_at=None,
             scan_mode=None,
+            scan_signature=None,
             **values,
         )
 

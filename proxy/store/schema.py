@@ -161,6 +161,13 @@ object_state = sa.Table(
         comment="the content settings (properties, associations) every stored record was "
         "last fetched whole under; when they change, the next full scan fetches everything",
     ),
+    sa.Column(
+        "scan_signature",
+        sa.String(64),
+        nullable=True,
+        comment="the content settings a verifying scan in progress fetches under; it "
+        "starts over when they change",
+    ),
 )
 
 # One row per sync run (full or incremental), queued, running or finished.

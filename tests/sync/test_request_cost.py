@@ -111,3 +111,33 @@ async def test_after_new_content_settings_the_next_full_sync_fetches_everything(
     assert cheap.requests == 2 + 1
     query = sa.select(object_state.c.fetch_signature)
     assert await rig.store.db.read(lambda conn: conn.execute(query).scalar_one()) is not None
+
+
+async def test_a_verify_scan_cut_short_starts_over_under_new_content_settings(
+    make_rig: RigFactory,
+) -> None:
+    """A verifying scan fetches every record under the settings it began with. Resumed under
+    others, the pages it fetched before would lack what they now ask for while its
+    completion said every record has it: it starts over instead."""
+    sim, _ = portal(500)
+    first = await make_rig(sim, HUBSPOT_MAX_TRIES="1", EXCLUDE_PROPERTIES="firstname")
+    await first.sync("full")
+    # A listing, the catalogue, a batch read, a listing, a batch read: two pages, then
+    # HubSpot breaks.
+    sim.faults.fail_after = 5
+    sim.faults.fail_next = 1000
+    cut = await first.sync("verify")
+    assert (cut.status, cut.fetched) == ("failed", 200)
+    sim.faults.fail_next = 0
+    await first.client.close()  # restarted with firstname mirrored too
+
+    second = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
+    batch_reads = sim.requests["batch_read"]
+    run = await second.sync("full")
+    assert (run.status, run.scan_run_id) == ("succeeded", run.id)  # a scan of its own
+    assert sim.requests["batch_read"] - batch_reads == 5  # every page fetched again
+    entities = await second.feed()
+    assert len(entities) == 500
+    assert all(e["properties"].get("firstname") for e in entities)
+    resumed = await second.sync("full")  # the settings are those of the last verify
+    assert resumed.requests == 5 + 1
