@@ -50,7 +50,7 @@ class ScanState:
     position: ScanPosition
     started_at: datetime
     verify: bool = False  # fetch and compare every record, not only what the listing says changed
-    signature: str | None = None  # a verifying scan's content settings (see Scan.run)
+    signature: str | None = None  # a verifying scan's content settings (FullScan._scan)
 
 
 @dataclass(frozen=True)
