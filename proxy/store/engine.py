@@ -125,9 +125,9 @@ def connect_args(engine: AsyncEngine) -> dict[str, Any]:
     return dict(_CONNECT_ARGS.get(engine, {}))
 
 
-def create_sqlite_engine(engine: AsyncEngine) -> sa.Engine:
-    """A synchronous engine on the same SQLite file, for the store's writer thread or its
-    reader thread (stdlib sqlite3, configured like the async engine)."""
+def create_sqlite_writer(engine: AsyncEngine) -> sa.Engine:
+    """A synchronous engine on the same SQLite file, for the store's single writer thread
+    (stdlib sqlite3, configured like the async engine)."""
     writer = sa.create_engine(engine.url.set(drivername="sqlite+pysqlite"), pool_size=1)
     _configure_sqlite(writer)
     return writer
