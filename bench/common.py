@@ -29,7 +29,7 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 from sqlalchemy.engine import make_url
 
-from proxy.config import SETTINGS
+from proxy.config import SETTINGS, Settings, load_settings
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -235,6 +235,18 @@ class ChildProcess:
         self.stop()
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any of the proxy's settings: what a benchmark
+    sets is all that is in effect, whatever the caller has exported."""
+    return {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
+
+
+def bench_settings(**values: str) -> Settings:
+    """Settings for sync runs in the benchmark's own process: ``values`` on a clean
+    environment, logging at WARNING."""
+    return load_settings(env={**clean_environment(), "LOG_LEVEL": "WARNING", **values})
+
+
 class ServerProcess(ChildProcess):
     """``change-proxy serve`` on a free port, sync disabled, logs to a file. A context
     manager: the process is stopped on exit, whatever happened."""
@@ -243,7 +255,7 @@ class ServerProcess(ChildProcess):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        environ = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
+        environ = clean_environment()
         environ.update(
             DATABASE_URL=database_url,
             HUBSPOT_ACCESS_TOKEN="bench-token",
@@ -653,13 +665,16 @@ def replace_section(text: str, heading: str, section: str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def targets_table(targets: Iterable[tuple[str, str, str, bool]]) -> list[str]:
-    """The Markdown lines of a targets table: one row per (target, required, measured, met)."""
+def targets_table(
+    targets: Iterable[tuple[str, str, str, bool]], *, failed: str = "FAIL"
+) -> list[str]:
+    """The Markdown lines of a targets table: one row per (target, required, measured, met);
+    a target not met reads ``failed``."""
     return [
         "| target | required | measured | result |",
         "| --- | --- | --- | --- |",
         *(
-            f"| {name} | {required} | {measured} | {'PASS' if passed else 'FAIL'} |"
+            f"| {name} | {required} | {measured} | {'PASS' if passed else failed} |"
             for name, required, measured, passed in targets
         ),
     ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import sys
 import threading
 import time
@@ -44,6 +43,7 @@ from bench.common import (
     ServerProcess,
     SimulatorProcess,
     add_database_url_argument,
+    bench_settings,
     command_line,
     cpu_seconds,
     create_database,
@@ -54,9 +54,10 @@ from bench.common import (
     postgres_backends,
     request_delta,
     run_main,
+    targets_table,
     write_backend_subsection,
 )
-from proxy.config import SETTINGS, Settings, load_settings
+from proxy.config import Settings
 from proxy.simulator.catalogue import STANDARD_PROPERTIES
 from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
@@ -159,17 +160,13 @@ async def fill_portal(
 
 
 def proxy_settings(base_url: str, database_url: str) -> Settings:
-    """Settings from a clean environment (the caller's proxy variables are ignored)."""
-    env = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
-    env.update(
+    return bench_settings(
         HUBSPOT_ACCESS_TOKEN=SIM_TOKEN,
         HUBSPOT_BASE_URL=base_url,
         DATABASE_URL=database_url,
         OBJECT_TYPES=OBJECT_TYPE,
         HUBSPOT_REQUESTS_PER_10S=str(REQUESTS_PER_10S),
-        LOG_LEVEL="WARNING",
     )
-    return load_settings(env=env)
 
 
 @dataclass
@@ -601,10 +598,6 @@ def measure(report: Report, db: BenchDatabase, args: argparse.Namespace) -> None
 # --- output ------------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def _routes(routes: dict[str, int]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in routes.items()) or "none"
 
@@ -753,12 +746,7 @@ def backend_section(report: Report) -> str:
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in run_rows(report)),
         "",
-        "| target | required | measured | result |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {name} | {required} | {measured} | {verdict(ok)} |"
-            for name, required, measured, ok in targets(report)
-        ),
+        *targets_table(targets(report), failed="MISS"),
         "",
         *(f"- {line}" for line in _details(report)),
     ]

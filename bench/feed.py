@@ -51,6 +51,7 @@ from bench.common import (
     rebuild_section,
     replace_section,
     run_main,
+    targets_table,
 )
 from bench.contacts import contacts, entity_ids
 from proxy.api.slots import FEED_CONCURRENCY
@@ -709,12 +710,7 @@ def backend_section(report: Report, when: datetime) -> str:
         "| --- | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in _rows(report)),
         "",
-        "| target | required | measured | result |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {t.name} | {t.required} | {t.measured} | {'PASS' if t.passed else 'FAIL'} |"
-            for t in report.targets()
-        ),
+        *targets_table((t.name, t.required, t.measured, t.passed) for t in report.targets()),
         "",
         *(f"- {line}" for line in _details(report)),
     ]

@@ -62,13 +62,14 @@ from bench.common import (
     BenchError,
     RssSampler,
     SimulatorProcess,
+    bench_settings,
     command_line,
     git_revision,
     machine_line,
     replace_section,
     request_delta,
 )
-from proxy.config import SETTINGS, Settings, load_settings
+from proxy.config import Settings
 from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.sources.hubspot.client import BATCH_READ_SIZE, LIST_PAGE_SIZE
@@ -126,18 +127,14 @@ async def sim_stats(sim: SimulatorProcess) -> dict[str, Any]:
 def proxy_settings(
     base_url: str, database_url: str, *, per_10s: int, search_per_s: int
 ) -> Settings:
-    """Settings from a clean environment (the caller's proxy variables are ignored)."""
-    env = {k: v for k, v in os.environ.items() if k not in {s.name for s in SETTINGS}}
-    env.update(
+    return bench_settings(
         HUBSPOT_ACCESS_TOKEN=SIM_TOKEN,
         HUBSPOT_BASE_URL=base_url,
         DATABASE_URL=database_url,
         OBJECT_TYPES=OBJECT_TYPE,
         HUBSPOT_REQUESTS_PER_10S=str(per_10s),
         HUBSPOT_SEARCH_PER_SECOND=str(search_per_s),
-        LOG_LEVEL="WARNING",
     )
-    return load_settings(env=env)
 
 
 @dataclass
