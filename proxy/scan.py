@@ -159,9 +159,9 @@ class FullScan:
         missing: list[str] = []
         merged: list[str] = []
         survivors: list[dict[str, Any]] = []
+        properties = await self.fetcher.properties(run)
         for start in range(0, len(unseen), BATCH_READ_SIZE):
             asked = unseen[start : start + BATCH_READ_SIZE]
-            properties = await self.fetcher.properties(run)
             answer = await self.client.batch_read(run.spec, asked, properties, run.stats)
             moved = {
                 i: r
