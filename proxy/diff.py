@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -97,6 +98,22 @@ class Fingerprinter:
         blob = orjson.dumps(self.canonical(record), option=orjson.OPT_SORT_KEYS)
         return xxhash.xxh3_128_hexdigest(blob)
 
+    def of_json(self, text: str) -> str:
+        """The fingerprint of a record stored, or fetched, as JSON text."""
+        return self(orjson.loads(text))
+
+
+# The fingerprint of a record whose content was never compared: it is computed from the
+# stored text when a copy with other text arrives (``Stored.fingerprint``). An initial sync
+# stores records without parsing them; most are never compared property by property.
+NOT_COMPUTED = ""
+
+
+def content_hash(data: str) -> str:
+    """Of a record's JSON text exactly: two copies with the same text have the same content,
+    whatever the settings, so they are compared without parsing either."""
+    return xxhash.xxh3_128_hexdigest(data.encode())
+
 
 class Change(Enum):
     CREATED = "created"
@@ -111,26 +128,54 @@ class Change(Enum):
 class Stored:
     """What the mirror holds for one id (just enough to decide)."""
 
-    fingerprint: str
+    fingerprint: str  # NOT_COMPUTED: compute it from the stored text before comparing
     deleted: bool
     modified_ms: int | None = None
+    content_hash: str | None = None  # of the stored text (None: stored before it was kept)
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """One fetched record, fingerprinted. Serialised only when it is written: most records
-    of a rescan are unchanged."""
+    """One fetched record, as the JSON text the mirror stores and serves. Its fingerprint is
+    computed when it is first asked for: a record that is new, or whose text equals the
+    stored copy's, is never parsed."""
 
     entity_id: str
-    fingerprint: str
     deleted: bool
-    record: Mapping[str, Any]
+    data: str  # stored verbatim and spliced into the feed
+    fingerprinter: Fingerprinter
     modified_ms: int | None = None  # the source's modification time, when it has one
+    known_fingerprint: str | None = None  # computed already (the record came parsed)
+
+    @cached_property
+    def content_hash(self) -> str:
+        return content_hash(self.data)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        if self.known_fingerprint is not None:
+            return self.known_fingerprint
+        return self.fingerprinter.of_json(self.data)
 
     @property
-    def data(self) -> str:
-        """The record as JSON text, stored verbatim and spliced into the feed."""
-        return orjson.dumps(self.record).decode()
+    def fingerprint_to_store(self) -> str:
+        """The fingerprint if it is known (given, or computed to compare), else
+        NOT_COMPUTED: storing it must not cost the parse that was saved."""
+        if self.known_fingerprint is not None:
+            return self.known_fingerprint
+        return str(self.__dict__.get("fingerprint", NOT_COMPUTED))
+
+
+def needs_stored_fingerprint(incoming: Incoming, stored: Stored | None) -> bool:
+    """Whether deciding about ``incoming`` needs the fingerprint of a stored copy that has
+    none yet (the store then computes it from the stored text first)."""
+    return (
+        stored is not None
+        and stored.fingerprint == NOT_COMPUTED
+        and not stored.deleted
+        and not incoming.deleted
+        and stored.content_hash != incoming.content_hash
+    )
 
 
 def classify(incoming: Incoming, stored: Stored | None) -> Change:
@@ -145,7 +190,13 @@ def classify(incoming: Incoming, stored: Stored | None) -> Change:
         return Change.STALE
     if incoming.deleted:
         return Change.UNCHANGED if stored.deleted else Change.DELETED
-    if stored.deleted or stored.fingerprint != incoming.fingerprint:
+    if stored.deleted:
+        return Change.UPDATED
+    if stored.content_hash == incoming.content_hash:
+        return Change.UNCHANGED  # the same text: the same content, nothing parsed
+    if stored.fingerprint == NOT_COMPUTED:
+        raise ValueError(f"{incoming.entity_id}: the stored fingerprint must be computed first")
+    if stored.fingerprint != incoming.fingerprint:
         return Change.UPDATED
     return Change.UNCHANGED
 
@@ -163,10 +214,11 @@ def prepare(
         entity_id = str(record["id"])
         by_id[entity_id] = Incoming(
             entity_id=entity_id,
-            fingerprint=fingerprint(record),
             deleted=bool(record.get("archived", False)),
-            record=record,
+            data=orjson.dumps(record).decode(),
+            fingerprinter=fingerprint,
             modified_ms=modified_ms(record) if modified_ms is not None else None,
+            known_fingerprint=fingerprint(record),
         )
     return list(by_id.values())
 

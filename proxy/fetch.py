@@ -18,13 +18,14 @@ from proxy.config import Settings
 from proxy.diff import due_for_fetch, merged_away_ids
 from proxy.run_context import RunContext
 from proxy.sources.hubspot import HubSpotClient
+from proxy.sources.hubspot.batch_read import FetchedRecord
 from proxy.sources.hubspot.client import ASSOCIATIONS_BATCH_SIZE, BATCH_READ_SIZE
 from proxy.store import Store
 
 
 @dataclass
 class Fetched:
-    records: list[dict[str, Any]] = field(default_factory=list)  # complete, to apply
+    records: list[FetchedRecord] = field(default_factory=list)  # complete, to apply
     sighted: list[str] = field(default_factory=list)  # listed, stored copy current
     gone: list[str] = field(default_factory=list)  # named merged away by a merge result
     total: int | None = None  # search: how many records match in all
@@ -102,11 +103,11 @@ class PageFetcher:
 
     async def whole(
         self, run: RunContext, ids: Sequence[str], *, archived: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[FetchedRecord]:
         """The complete records of ``ids`` that HubSpot still has (live ones; with
         ``archived``, archived ones), and the records that ids merged away now live in.
         Associations come after, for many pages at once (:meth:`with_associations`)."""
-        records: list[dict[str, Any]] = []
+        records: list[FetchedRecord] = []
         for start in range(0, len(ids), BATCH_READ_SIZE):
             asked = ids[start : start + BATCH_READ_SIZE]
             answer = await self.client.batch_read(
@@ -144,15 +145,16 @@ class PageFetcher:
         for ready in held:
             yield ready
 
-    async def attach_associations(self, run: RunContext, records: list[dict[str, Any]]) -> None:
+    async def attach_associations(self, run: RunContext, records: list[FetchedRecord]) -> None:
         """Put each record's associations under ``associations``, in v3's shape, one key
         per configured target type (an empty list when it has none, so that losing the
         last association is a change)."""
         if not run.targets or not records:
             return
-        ids = [str(r["id"]) for r in records]
+        ids = [r.id for r in records]
         for target in run.targets:
             links = await self.client.associations(run.spec, target, ids, run.stats)
             for record in records:
-                found = links.get(str(record["id"]), [])
-                record.setdefault("associations", {})[target.name] = {"results": found}
+                if record.associations is None:
+                    record.associations = {}
+                record.associations[target.name] = {"results": links.get(record.id, [])}

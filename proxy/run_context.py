@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from proxy.diff import Fingerprinter, Incoming, prepare
+from proxy.diff import Fingerprinter, Incoming
 from proxy.sources.http import RequestStats
 from proxy.sources.hubspot import ObjectSpec
+from proxy.sources.hubspot.batch_read import FetchedRecord
 from proxy.sources.hubspot.pages import modified_ms
 from proxy.store import RunWriter
 from proxy.store.runs import RunCounts
@@ -32,9 +33,13 @@ class RunContext:
     properties: list[str] | None = None
     targets: Sequence[ObjectSpec] = ()  # the types whose associations records carry
 
-    def incoming(self, records: Sequence[Mapping[str, Any]]) -> list[Incoming]:
-        modified = self.spec.modified_property
-        return prepare(records, self.fingerprint, lambda r: modified_ms(r, modified))
+    def incoming(self, records: Sequence[FetchedRecord]) -> list[Incoming]:
+        """The records to apply, the last copy winning when an id repeats."""
+        by_id = {
+            r.id: Incoming(r.id, r.archived, r.data(), self.fingerprint, r.modified_ms)
+            for r in records
+        }
+        return list(by_id.values())
 
     def stamps(self, records: Sequence[Mapping[str, Any]]) -> dict[str, int | None]:
         """Each listed record's id and modification time."""

@@ -16,19 +16,19 @@ live and older than the scan, the listing was incomplete and nothing is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from proxy.config import Settings
 from proxy.errors import ListingIncomplete
 from proxy.fetch import Fetched, PageFetcher
-from proxy.pipeline import ingest
+from proxy.pipeline import ingest, prefetched
 from proxy.run_context import RunContext
 from proxy.sources.hubspot import HubSpotClient
+from proxy.sources.hubspot.batch_read import FetchedRecord
 from proxy.sources.hubspot.client import BATCH_READ_SIZE
-from proxy.sources.hubspot.pages import modified_ms
 from proxy.store import Store
 from proxy.store.scans import ARCHIVED, LISTED, LIVE, ScanPosition, ScanState
 
@@ -98,12 +98,14 @@ class FullScan:
         """The live (or archived) listing from cursor ``after``, each page with what is due
         fetched whole (every live record when ``verify``)."""
         listing = self.client.list_stamps(run.spec, run.stats, archived=archived, after=after)
-        async for page in listing:
-            fetched = await self.fetcher.listed(
-                run, page.records, archived=archived, everything=verify
-            )
-            fetched.after = page.after
-            yield fetched
+        # The next listing page is asked for while this one's records are read and written.
+        async with contextlib.aclosing(prefetched(listing)) as pages:
+            async for page in pages:
+                fetched = await self.fetcher.listed(
+                    run, page.records, archived=archived, everything=verify
+                )
+                fetched.after = page.after
+                yield fetched
 
     async def _scan(self, run: RunContext, *, verify: bool, signature: str) -> ScanState:
         """The scan this run carries on, or a new one. A verifying scan in progress is
@@ -158,7 +160,7 @@ class FullScan:
         began_ms = int(scan.started_at.timestamp() * 1000)
         missing: list[str] = []
         merged: list[str] = []
-        survivors: list[dict[str, Any]] = []
+        survivors: list[FetchedRecord] = []
         properties = await self.fetcher.properties(run)
         for start in range(0, len(unseen), BATCH_READ_SIZE):
             asked = unseen[start : start + BATCH_READ_SIZE]
@@ -166,8 +168,7 @@ class FullScan:
             moved = {
                 i: r
                 for i, r in answer.live.items()
-                if (stamp := modified_ms(r, run.spec.modified_property)) is not None
-                and stamp >= began_ms
+                if r.modified_ms is not None and r.modified_ms >= began_ms
             }
             missed = sorted((answer.live.keys() - moved.keys()) | answer.unresolved)
             if missed:

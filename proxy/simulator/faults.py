@@ -64,6 +64,10 @@ class Faults:
     malformed_next: int = 0
     """The next N list/search responses have a wrong shape: the first drops ``results``, the
     second returns a record without ``id``, alternating (counted over the simulator's life)."""
+    malformed_batch_read_next: int = 0
+    """The next N batch read answers have a wrong shape: the first record's properties are
+    a list, then the first record has no ``id``, alternating (counted over the simulator's
+    life)."""
     search_lag_ms: int = 0
     """A record written at clock time T is invisible to search until T + lag."""
     max_url_length: int = 8000
@@ -175,6 +179,20 @@ def corrupt_page(payload: dict[str, Any], served_before: int) -> dict[str, Any]:
         return {key: value for key, value in payload.items() if key != "results"}
     broken = {key: value for key, value in results[0].items() if key != "id"}
     return {**payload, "results": [broken, *results[1:]]}
+
+
+def corrupt_batch_read(payload: dict[str, Any], served_before: int) -> dict[str, Any]:
+    """Break a batch read answer the way ``Faults.malformed_batch_read_next`` promises (an
+    answer without records is left whole: there is nothing to break)."""
+    results = payload.get("results") or []
+    if not results:
+        return payload
+    first = dict(results[0])
+    if served_before % 2 == 0:
+        first["properties"] = list(first.get("properties") or {})
+    else:
+        del first["id"]
+    return {**payload, "results": [first, *results[1:]]}
 
 
 _FIELD_TYPES: dict[str, Any] = get_type_hints(Faults)

@@ -17,7 +17,7 @@ from aiohttp import web
 from .app_keys import PROPERTIES_BODIES, SIMULATOR
 from .clock import iso_from_ms
 from .error_responses import ApiError, json_response
-from .faults import corrupt_page
+from .faults import corrupt_batch_read, corrupt_page
 from .object_types import UnknownObjectType
 from .query_params import (
     decode_list_cursor,
@@ -127,6 +127,10 @@ async def batch_read(request: web.Request) -> web.Response:
         "startedAt": iso_from_ms(started_ms),
         "completedAt": iso_from_ms(sim.clock.now_ms()),
     }
+    if sim.faults.malformed_batch_read_next > 0:
+        sim.faults.malformed_batch_read_next -= 1
+        payload = corrupt_batch_read(payload, sim.malformed_batch_reads_served)
+        sim.malformed_batch_reads_served += 1
     if not missing:
         return json_response(payload)
     payload["numErrors"] = 1

@@ -95,6 +95,8 @@ class HubSpotSimulator:
         self.monotonic: Callable[[], float] = monotonic if monotonic is not None else time.monotonic
         self.malformed_served = 0
         """How many malformed responses were served; decides which kind comes next."""
+        self.malformed_batch_reads_served = 0
+        """The same for batch read answers."""
         self.types = ObjectTypes(STANDARD_TYPES)
         self.links = AssociationGraph([t.name for t in STANDARD_TYPES])
         self._stores: dict[str, ObjectStore] = {}

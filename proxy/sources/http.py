@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 
 from proxy.errors import (
+    BadPage,
     UpstreamAuthError,
     UpstreamError,
     UpstreamFatal,
@@ -164,9 +165,12 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         extra_limiter: RollingWindowLimiter | None = None,
         stats: RequestStats | None = None,
+        decode: Callable[[bytes], Any] = orjson.loads,
     ) -> Any:
         """Send until a JSON success, a fatal answer, or the tries run out. Every request
-        sent is counted in ``stats`` (the run's)."""
+        sent is counted in ``stats`` (the run's). ``decode`` reads a success's body: it
+        raises ValueError for a body that is not JSON (retried) and BadPage for a shape it
+        rejects."""
         stats = stats if stats is not None else RequestStats()
         attempt = 0
         limited = 0
@@ -180,7 +184,7 @@ class HttpClient:
                 await extra_limiter.acquire()
             stats.requests += 1
             try:
-                return await self._send_once(method, url, params, body, send_headers, extra_limiter)
+                return await self._send_once(method, url, params, body, send_headers, decode)
             except UpstreamRateLimited as exc:
                 limited += 1
                 stats.rate_limited += 1
@@ -206,7 +210,7 @@ class HttpClient:
         params: Mapping[str, str] | None,
         body: bytes | None,
         headers: Mapping[str, str],
-        extra_limiter: RollingWindowLimiter | None,
+        decode: Callable[[bytes], Any],
     ) -> Any:
         what = f"{method} {url.split('?', 1)[0]}"
         try:
@@ -230,10 +234,16 @@ class HttpClient:
         # On a 429 the pause is decided by the 429 itself (Retry-After, else a window).
         if announced is not None and status != 429:
             self.limiter.observe(announced)
-        return self.classify(what, status, raw, wait)
+        return self.classify(what, status, raw, wait, decode)
 
     @staticmethod
-    def classify(what: str, status: int, raw: bytes, retry_after: float | None) -> Any:
+    def classify(
+        what: str,
+        status: int,
+        raw: bytes,
+        retry_after: float | None,
+        decode: Callable[[bytes], Any] = orjson.loads,
+    ) -> Any:
         """Turn one response into a value or the exception that says what to do."""
         if status == 429:
             raise UpstreamRateLimited(f"{what}: 429 {_error_detail(raw)}", retry_after)
@@ -249,8 +259,10 @@ class HttpClient:
         if status >= 400:
             raise UpstreamFatal(f"{what}: {status} {_error_detail(raw)}")
         try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            return decode(raw)
+        except BadPage as exc:
+            raise BadPage(f"{what}: {exc}") from None
+        except ValueError:  # orjson's JSONDecodeError among them
             raise UpstreamRetryable(f"{what}: {status} with {_error_detail(raw)}") from None
 
 

@@ -12,14 +12,20 @@ the transaction checks the lease first, so a process that lost it can no longer 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from proxy.diff import Change, Incoming, Stored, classify
+from proxy.diff import (
+    Change,
+    Incoming,
+    Stored,
+    classify,
+    needs_stored_fingerprint,
+)
 from proxy.errors import StoreError
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.leases import check_lease
@@ -184,8 +190,7 @@ class ChangeIndex:
 
         Deciding "unchanged" outside the lock is safe: if another writer changes a record
         meanwhile, skipping our older copy of it is what the locked path does too."""
-        ids = [r.entity_id for r in records]
-        stored = await self.db.read(lambda conn: self._stored(conn, object_type, ids))
+        stored = await self.db.read(lambda conn: self._compared(conn, object_type, records))
         result = ApplyResult()
         for rec in records:
             change = classify(rec, stored.get(rec.entity_id))
@@ -231,7 +236,7 @@ class ChangeIndex:
     ) -> ApplyResult:
         result = ApplyResult()
         seq = self._lock_sequence(conn, object_type)
-        stored = self._stored(conn, object_type, [r.entity_id for r in records])
+        stored = self._compared(conn, object_type, records)
         inserts: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
         for rec in records:
@@ -243,7 +248,8 @@ class ChangeIndex:
                         "object_type": object_type,
                         "entity_id": rec.entity_id,
                         "change_seq": seq.next(),
-                        "fingerprint": rec.fingerprint,
+                        "fingerprint": rec.fingerprint_to_store,
+                        "content_hash": rec.content_hash,
                         "deleted": False,
                         "data": rec.data,
                         "first_seen_at": now,
@@ -257,7 +263,8 @@ class ChangeIndex:
                     {
                         "b_id": rec.entity_id,
                         "change_seq": seq.next(),
-                        "fingerprint": rec.fingerprint,
+                        "fingerprint": rec.fingerprint_to_store,
+                        "content_hash": rec.content_hash,
                         "deleted": rec.deleted,
                         "data": rec.data,
                         "changed_at": now,
@@ -275,6 +282,7 @@ class ChangeIndex:
                         for name in (
                             "change_seq",
                             "fingerprint",
+                            "content_hash",
                             "deleted",
                             "data",
                             "changed_at",
@@ -318,14 +326,39 @@ class ChangeIndex:
                     entities.c.fingerprint,
                     entities.c.deleted,
                     entities.c.source_modified_ms,
+                    entities.c.content_hash,
                 ).where(
                     entities.c.object_type == object_type,
                     entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
                 )
             )
-            for entity_id, fingerprint, deleted, modified_ms in rows:
-                out[entity_id] = Stored(fingerprint, bool(deleted), modified_ms)
+            for entity_id, fingerprint, deleted, modified_ms, text_hash in rows:
+                out[entity_id] = Stored(fingerprint, bool(deleted), modified_ms, text_hash)
         return out
+
+    def _compared(
+        self, conn: sa.Connection, object_type: str, records: Sequence[Incoming]
+    ) -> dict[str, Stored]:
+        """The stored copies of ``records``, each with its fingerprint where deciding needs
+        it: one never computed is computed from the stored text (the first time a copy with
+        other text arrives) and kept for this decision only."""
+        stored = self._stored(conn, object_type, [r.entity_id for r in records])
+        needed = {
+            r.entity_id: r for r in records if needs_stored_fingerprint(r, stored.get(r.entity_id))
+        }
+        ids = list(needed)
+        for start in range(0, len(ids), ID_CHUNK):
+            rows = conn.execute(
+                sa.select(entities.c.entity_id, entities.c.data).where(
+                    entities.c.object_type == object_type,
+                    entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
+                )
+            )
+            for entity_id, data in rows:
+                copy = stored[entity_id]
+                fingerprint = needed[entity_id].fingerprinter.of_json(data)
+                stored[entity_id] = replace(copy, fingerprint=fingerprint)
+        return stored
 
     # --- tombstones ---------------------------------------------------------------------------
 
@@ -452,6 +485,9 @@ class ChangeIndex:
         while True:
 
             def read_batch(conn: sa.Connection, after: str = after) -> list[Any]:
+                # Those never computed are computed too: the text fetched under the new
+                # settings differs from every stored one, so each would otherwise be parsed
+                # again at every comparison.
                 query = (
                     sa.select(entities.c.entity_id, entities.c.fingerprint, entities.c.data)
                     .where(entities.c.object_type == object_type, entities.c.entity_id > after)

@@ -60,7 +60,8 @@ entities = sa.Table(
         "fingerprint",
         sa.String(64),
         nullable=False,
-        comment="hash of the canonical content used for no-op suppression",
+        comment="hash of the canonical content used for no-op suppression; empty until a "
+        "copy with other text makes it needed (computed from data then)",
     ),
     sa.Column("deleted", sa.Boolean, nullable=False, comment="tombstone; the feed's _deleted"),
     sa.Column(
@@ -83,6 +84,12 @@ entities = sa.Table(
         nullable=True,
         comment="the source's modification time of the stored copy (epoch ms); an older copy "
         "never replaces it",
+    ),
+    sa.Column(
+        "content_hash",
+        sa.String(32),
+        nullable=True,
+        comment="hash of data exactly: equal text, equal content (null: written before 0006)",
     ),
     sa.UniqueConstraint("object_type", "change_seq"),
 )

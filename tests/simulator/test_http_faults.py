@@ -118,6 +118,24 @@ async def test_fail_next_html_then_json(client: Client, sim: HubSpotSimulator) -
     assert sim.requests["error"] == 2
 
 
+async def test_malformed_batch_reads_alternate(client: Client, sim: HubSpotSimulator) -> None:
+    sim.create_contacts(2)
+    sim.faults.malformed_batch_read_next = 2
+    body = {"inputs": [{"id": "1"}, {"id": "2"}], "properties": ["email"]}
+
+    async def read() -> list[dict[str, object]]:
+        response = await client.post(f"{CONTACTS}/batch/read", json=body)
+        results: list[dict[str, object]] = (await response.json())["results"]
+        return results
+
+    listed = await read()
+    assert isinstance(listed[0]["properties"], list) and "email" in listed[0]["properties"]
+    assert isinstance(listed[1]["properties"], dict)
+    no_id = await read()
+    assert "id" not in no_id[0] and no_id[1]["id"] == "2"
+    assert [r["id"] for r in await read()] == ["1", "2"]  # healthy again
+
+
 async def test_malformed_pages_alternate(client: Client, sim: HubSpotSimulator) -> None:
     sim.create_contacts(3)
     sim.faults.malformed_next = 3

@@ -59,15 +59,37 @@ async def test_failure_midway_keeps_the_pages_already_committed(make_rig: RigFac
     mark = await rig.last_updated()
     for contact_id in ids:
         sim.update(contact_id, {"city": "Tromsø"})
-    # The properties call and the first two pages (a listing and a batch read of the
-    # changed records each) go through, then HubSpot breaks.
-    sim.faults.fail_after = 5
+    # The properties call, the first two pages (a listing and a batch read of the changed
+    # records each) and the third listing page (asked for while the second page's records
+    # are read) go through, then HubSpot breaks.
+    sim.faults.fail_after = 6
     sim.faults.fail_next = 1000
     run = await rig.sync("full")
     assert run.status == "failed"
     assert run.updated == 200  # two whole pages, committed
     changed = await rig.feed(since=mark)
     assert len(changed) == 200 and all(e["properties"]["city"] == "Tromsø" for e in changed)
+
+
+async def test_a_malformed_batch_read_is_rejected_whole(make_rig: RigFactory) -> None:
+    """Batch read answers have a parser of their own (records are not decoded whole): a
+    record whose properties are not an object, or that has no id, rejects the answer."""
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(150)
+    rig = await make_rig(sim)
+    await rig.sync("full")
+    mark = await rig.last_updated()
+    # One batch read asks for both; the first record is broken, the second must not be
+    # applied either.
+    for contact_id in (ids[0], ids[5]):
+        sim.update(contact_id, {"firstname": "Never half-applied"})
+    for expected in ("Expected `object`, got `array` - at `$.properties`", "missing required"):
+        sim.faults.malformed_batch_read_next = 1
+        run = await rig.sync("full")
+        assert (run.status, run.updated, run.deleted) == ("failed", 0, 0)
+        assert "batch/read: result 0:" in (run.error or "") and expected in (run.error or "")
+    assert await rig.feed(since=mark) == []
+    assert (await rig.sync("full")).updated == 2
 
 
 async def test_timeouts_are_retried_and_then_fail_the_run(make_rig: RigFactory) -> None:

@@ -122,9 +122,10 @@ async def test_a_verify_scan_cut_short_starts_over_under_new_content_settings(
     sim, _ = portal(500)
     first = await make_rig(sim, HUBSPOT_MAX_TRIES="1", EXCLUDE_PROPERTIES="firstname")
     await first.sync("full")
-    # A listing, the catalogue, a batch read, a listing, a batch read: two pages, then
-    # HubSpot breaks.
-    sim.faults.fail_after = 5
+    # Two listing pages (the second asked for while the first page's records are read), the
+    # catalogue, a batch read, the third listing page, a batch read: two pages applied,
+    # then HubSpot breaks.
+    sim.faults.fail_after = 6
     sim.faults.fail_next = 1000
     cut = await first.sync("verify")
     assert (cut.status, cut.fetched) == ("failed", 200)

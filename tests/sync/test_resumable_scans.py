@@ -46,13 +46,16 @@ async def test_an_interrupted_first_full_sync_resumes_and_then_serves(
     sim = HubSpotSimulator()
     sim.create_contacts(700)
     rig = await make_rig(sim, HUBSPOT_MAX_TRIES="1")
-    sim.faults.fail_after = 7  # properties, then three pages (a listing and a batch read each)
+    # Properties, three pages (a listing and a batch read each) and the fourth listing page
+    # go through; the fifth listing page, asked for while the fourth page's records are
+    # read, fails: four pages applied.
+    sim.faults.fail_after = 8
     sim.faults.fail_next = 1
     first = await rig.sync("full")
-    assert first.status == "failed" and first.created == 300
+    assert first.status == "failed" and first.created == 400
     assert (await rig.client.get("/contacts")).status == 503  # not complete yet
     second = await rig.sync("full")
-    assert (second.status, second.scan_run_id, second.created) == ("succeeded", first.id, 400)
+    assert (second.status, second.scan_run_id, second.created) == ("succeeded", first.id, 300)
     assert len(await rig.feed()) == 700
 
 

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.diff import Change, Fingerprinter, Incoming, Stored, classify, merged_away_ids, prepare
+from proxy.diff import (
+    NOT_COMPUTED,
+    Change,
+    Fingerprinter,
+    Incoming,
+    Stored,
+    classify,
+    content_hash,
+    merged_away_ids,
+    needs_stored_fingerprint,
+    prepare,
+)
 
 keys = st.text(min_size=1, max_size=12)
 # Records come from JSON parsed by orjson, whose integers are 64-bit.
@@ -98,9 +111,26 @@ def test_ignored_properties_and_updated_at_never_matter(
     assert fp(old) == fp(new)
 
 
+def fetched(
+    fingerprint: str | None,
+    *,
+    deleted: bool = False,
+    modified_ms: int | None = None,
+    data: str = "{}",
+) -> Incoming:
+    return Incoming(
+        "1",
+        deleted=deleted,
+        data=data,
+        fingerprinter=Fingerprinter(),
+        modified_ms=modified_ms,
+        known_fingerprint=fingerprint,
+    )
+
+
 def test_classify_covers_every_transition() -> None:
-    live = Incoming("1", "a", deleted=False, record={})
-    gone = Incoming("1", "a", deleted=True, record={})
+    live = fetched("a")
+    gone = fetched("a", deleted=True)
     assert classify(live, None) is Change.CREATED
     assert classify(gone, None) is Change.SKIPPED
     assert classify(live, Stored("a", deleted=False)) is Change.UNCHANGED
@@ -114,15 +144,42 @@ def test_an_older_copy_never_replaces_a_newer_one() -> None:
     """A slower writer (a run of a process that lost its lease, a lagging search page) may
     hold an older copy of a record: it is never applied, deleted or not."""
     stored = Stored("new", deleted=False, modified_ms=2000)
-    older = Incoming("1", "old", deleted=False, record={}, modified_ms=1000)
-    older_archived = Incoming("1", "old", deleted=True, record={}, modified_ms=1000)
-    same_time = Incoming("1", "other", deleted=False, record={}, modified_ms=2000)
-    unknown = Incoming("1", "other", deleted=False, record={})
+    older = fetched("old", modified_ms=1000)
+    older_archived = fetched("old", deleted=True, modified_ms=1000)
+    same_time = fetched("other", modified_ms=2000)
+    unknown = fetched("other")
     assert classify(older, stored) is Change.STALE
     assert classify(older_archived, stored) is Change.STALE
     assert classify(older, Stored("new", deleted=True, modified_ms=2000)) is Change.STALE
     assert classify(same_time, stored) is Change.UPDATED  # archiving keeps the time
     assert classify(unknown, stored) is Change.UPDATED
+
+
+def test_the_same_text_is_unchanged_without_parsing_and_other_text_is_compared() -> None:
+    """A copy with the stored text is unchanged whatever the fingerprints (none is
+    computed); a copy with other text is compared by canonical content, so key order and
+    nulls do not make a change but a new value does."""
+    stored_text = '{"id":"1","properties":{"a":"1","b":null}}'
+    stored = Stored(NOT_COMPUTED, deleted=False, content_hash=content_hash(stored_text))
+    same = fetched(None, data=stored_text)
+    assert classify(same, stored) is Change.UNCHANGED
+    assert same.fingerprint_to_store == NOT_COMPUTED  # never parsed
+
+    reordered = fetched(None, data='{"properties":{"a":"1"},"id":"1"}')
+    assert needs_stored_fingerprint(reordered, stored)
+    with pytest.raises(ValueError, match="computed first"):
+        classify(reordered, stored)
+    computed = replace(stored, fingerprint=Fingerprinter().of_json(stored_text))
+    assert not needs_stored_fingerprint(reordered, computed)
+    assert classify(reordered, computed) is Change.UNCHANGED
+    assert reordered.fingerprint_to_store == computed.fingerprint  # parsed to compare: kept
+
+    changed = fetched(None, data='{"id":"1","properties":{"a":"2"}}')
+    assert classify(changed, computed) is Change.UPDATED
+    # New, restored or archived: decided without any fingerprint.
+    assert not needs_stored_fingerprint(changed, replace(stored, deleted=True))
+    assert not needs_stored_fingerprint(fetched(None, deleted=True, data="{}"), stored)
+    assert classify(fetched(None), None) is Change.CREATED
 
 
 def test_prepare_keeps_the_last_copy_of_a_repeated_id() -> None:

@@ -17,13 +17,12 @@ import aiohttp
 from proxy.config import STANDARD_OBJECT_TYPES, Settings
 from proxy.errors import BadPage, ConfigError, UnknownObjectType, UpstreamFatal
 from proxy.sources.http import HttpClient, RequestStats, RetryPolicy
+from proxy.sources.hubspot.batch_read import BatchRead, decoder_for, parse_batch_read
 from proxy.sources.hubspot.objects import ObjectSpec
 from proxy.sources.hubspot.pages import (
-    BatchRead,
     modified_ms,
     next_after,
     parse_associations,
-    parse_batch_read,
     parse_schemas,
     validate_page,
 )
@@ -313,8 +312,9 @@ class HubSpotClient:
             json=body,
             headers=self._headers,
             stats=stats,
+            decode=decoder_for(spec.modified_property, spec.merged_ids_property),
         )
-        return parse_batch_read(response, ids, spec.merged_ids_property, f"POST {path}")
+        return parse_batch_read(response, ids, f"POST {path}")
 
     # --- associations ---------------------------------------------------------------------------
 

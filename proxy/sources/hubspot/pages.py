@@ -3,7 +3,7 @@ wrong shape is rejected whole, before anything of it is written."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,57 +42,6 @@ def next_after(body: Mapping[str, Any]) -> str | None:
     if not isinstance(after, str | int) or isinstance(after, bool) or str(after).strip() == "":
         raise BadPage(f"'paging.next' has no usable cursor ({after!r}); page rejected")
     return str(after)
-
-
-@dataclass
-class BatchRead:
-    """What HubSpot said about each id asked of batch read."""
-
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)  # answered as itself
-    merged: dict[str, str] = field(default_factory=dict)  # id -> the record it was merged into
-    missing: set[str] = field(default_factory=set)  # reported OBJECT_NOT_FOUND
-    unresolved: set[str] = field(default_factory=set)  # none of the above: no evidence
-    survivors: list[dict[str, Any]] = field(default_factory=list)  # records answered for others
-
-
-def parse_batch_read(
-    body: Any, asked: Sequence[str], merged_ids_property: str, what: str
-) -> BatchRead:
-    """Sort the ids asked into live, merged, missing and unresolved. Only a record that names
-    an id in its merge property counts as that id's survivor; an error of any other category
-    than OBJECT_NOT_FOUND rejects the answer whole (nothing about it is evidence)."""
-    results = validate_page(body, what)
-    out = BatchRead()
-    by_id = {str(r["id"]): r for r in results}
-    for error in body.get("errors") or []:
-        if not isinstance(error, Mapping) or error.get("category") != "OBJECT_NOT_FOUND":
-            raise BadPage(f"{what}: unexpected error in the answer: {str(error)[:200]}")
-        context = error.get("context")
-        ids = context.get("ids") if isinstance(context, Mapping) else None
-        if not isinstance(ids, list):
-            raise BadPage(f"{what}: a not-found error without its ids; answer rejected")
-        out.missing.update(str(i) for i in ids)
-    merged_into: dict[str, str] = {}
-    for record_id, record in by_id.items():
-        props = record["properties"]
-        for old in str(props.get(merged_ids_property) or "").split(";"):
-            if old.strip() and old.strip() != record_id:
-                merged_into[old.strip()] = record_id
-    asked_set = set(asked)
-    for entity_id in asked_set:
-        if entity_id in by_id:
-            out.live[entity_id] = by_id[entity_id]
-        elif entity_id in merged_into:
-            out.merged[entity_id] = merged_into[entity_id]
-        elif entity_id in out.missing:
-            continue
-        else:
-            out.unresolved.add(entity_id)
-    # An id both reported missing and answered (live or merged) is not missing: the
-    # conservative reading wins.
-    out.missing = (out.missing & asked_set) - out.live.keys() - out.merged.keys()
-    out.survivors = [r for i, r in by_id.items() if i not in asked_set]
-    return out
 
 
 def parse_timestamp_ms(value: Any) -> int | None:
