@@ -36,7 +36,13 @@ class RunContext:
     def incoming(self, records: Sequence[FetchedRecord]) -> list[Incoming]:
         """The records to apply, the last copy winning when an id repeats."""
         by_id = {
-            r.id: Incoming(r.id, r.archived, r.data(), self.fingerprint, r.modified_ms)
+            r.id: Incoming(
+                entity_id=r.id,
+                deleted=r.archived,
+                data=r.data(),
+                fingerprinter=self.fingerprint,
+                modified_ms=r.modified_ms,
+            )
             for r in records
         }
         return list(by_id.values())
