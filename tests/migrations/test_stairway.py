@@ -135,3 +135,27 @@ async def test_postgres_stores_records_compressed_with_lz4(empty_url: str, backe
         assert await compression() == ""
     finally:
         await engine.dispose()
+
+
+async def test_going_below_0006_makes_the_older_code_compute_every_fingerprint(
+    empty_url: str,
+) -> None:
+    """From 0006 a record may be stored before its fingerprint is computed (left empty).
+    Code before it compares every stored fingerprint, so the downgrade forgets the settings
+    they were computed under: the older code's first start then computes them all."""
+    engine = create_engine(empty_url)
+    statement = sa.text("SELECT fingerprint_config FROM object_state")
+    try:
+        await migrate.upgrade(engine, "0006")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO object_state (object_type, last_change_seq, fingerprint_config)"
+                    " VALUES ('contacts', 1, 'abc')"
+                )
+            )
+        await migrate.downgrade(engine, "0005")
+        async with engine.connect() as conn:
+            assert (await conn.execute(statement)).scalar_one() is None
+    finally:
+        await engine.dispose()

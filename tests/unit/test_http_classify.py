@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from proxy.errors import (
+    BadPage,
     UpstreamAuthError,
     UpstreamFatal,
     UpstreamRateLimited,
     UpstreamRetryable,
 )
 from proxy.sources.http import HttpClient, UriTooLong
+from proxy.sources.hubspot.batch_read import BatchReadDecoder
 
 HTML = b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
 RATE = (
@@ -56,3 +58,19 @@ def test_retry_after_travels_with_the_429() -> None:
     with pytest.raises(UpstreamRateLimited) as err:
         HttpClient.classify("GET /x", 429, RATE, 3.0)
     assert err.value.retry_after == 3.0
+
+
+def test_a_decoder_of_its_own_keeps_the_retry_rules() -> None:
+    """Batch read answers are decoded by a parser of their own: a body it cannot read as
+    JSON is retried like any other, a shape it rejects fails with the request named."""
+    decode = BatchReadDecoder("lastmodifieddate", "hs_merged_object_ids")
+    with pytest.raises(UpstreamRetryable, match="an HTML page"):
+        HttpClient.classify("POST /batch/read", 200, HTML, None, decode)
+    with pytest.raises(UpstreamRetryable):
+        HttpClient.classify("POST /batch/read", 200, b'{"results":[{"id":"\xff"}]}', None, decode)
+    with pytest.raises(BadPage, match=r"^POST /batch/read: result 0: .*page rejected"):
+        HttpClient.classify("POST /batch/read", 200, b'{"results":[{"id":"1"}]}', None, decode)
+    answer = HttpClient.classify(
+        "POST /batch/read", 200, b'{"results":[{"id":"1","properties":{}}]}', None, decode
+    )
+    assert [r.id for r in answer.records] == ["1"]
