@@ -19,13 +19,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from proxy.diff import (
-    Change,
-    Incoming,
-    Stored,
-    classify,
-    needs_stored_fingerprint,
-)
+from proxy.diff import Change, Incoming, Stored, classify, needs_stored_fingerprint
 from proxy.errors import StoreError
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.leases import check_lease
