@@ -168,11 +168,18 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from proxy.app import create_app
+    from proxy.object_names import name_custom_objects
 
     require(settings, "HUBSPOT_ACCESS_TOKEN")
     log.info("starting with settings %s", settings.redacted())
+
+    async def app() -> web.Application:
+        # Feed paths are routes: custom objects given by id need their names first.
+        named, _ = await name_custom_objects(settings)
+        return create_app(named)
+
     web.run_app(
-        create_app(settings),
+        app(),
         host=settings.host,
         port=settings.port,
         print=lambda _: log.info("listening on http://%s:%d", settings.host, settings.port),

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proxy.config import Settings, load_settings
+from proxy.object_names import name_custom_objects
 from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
 from proxy.store import RunCounts, Store, migrate
@@ -55,6 +56,8 @@ async def sync_once(
     exit status 0 on success, 2 when a setting is wrong (the token), 1 on other failures.
     The run takes the object type's lease first: beside a running ``serve`` (or another
     ``sync``) it waits up to ``wait_seconds`` for it, then gives up with exit status 1."""
+    settings, names = await name_custom_objects(settings)
+    object_type = names.get(object_type, object_type)
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
@@ -191,7 +194,7 @@ async def run_demo(
         "PORT": str(base.port),
         "LOG_LEVEL": base.log_level,
     }
-    settings = load_settings(env=env)
+    settings, _ = await name_custom_objects(load_settings(env=env))
     proxy_runner = web.AppRunner(create_app(settings))
     stop = asyncio.Event()
     churn_task = asyncio.create_task(

@@ -11,7 +11,7 @@ the transaction checks the lease first, so a process that lost it can no longer 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -136,14 +136,42 @@ class ChangeIndex:
             .values(last_change_seq=seq.last)
         )
 
-    async def register_object_types(self, object_types: Iterable[str]) -> None:
+    async def register_object_types(
+        self, object_types: Iterable[str], *, type_ids: Mapping[str, str] | None = None
+    ) -> None:
         """Make sure each object type has its state row (idempotent, safe when two processes
-        start at once). A new row's change numbers start at :func:`sequence_base`."""
+        start at once). A new row's change numbers start at :func:`sequence_base`.
+        ``type_ids`` (name -> objectTypeId) records the custom objects OBJECT_TYPES names by
+        id under the name they are mirrored as (:meth:`names_of_type_ids`)."""
         base = sequence_base(utcnow())
         rows = [{"object_type": t, "last_change_seq": base} for t in object_types]
+        named = [{"b_type": name, "type_id": i} for name, i in (type_ids or {}).items()]
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(self.db.insert(object_state).on_conflict_do_nothing(), rows)
+            if named:
+                conn.execute(
+                    object_state.update()
+                    .where(object_state.c.object_type == sa.bindparam("b_type"))
+                    .values(type_id=sa.bindparam("type_id")),
+                    named,
+                )
+
         if rows:
-            statement = self.db.insert(object_state).on_conflict_do_nothing()
-            await self.db.write(lambda conn: conn.execute(statement, rows))
+            await self.db.write(write)
+
+    async def names_of_type_ids(self, type_ids: Iterable[str]) -> dict[str, str]:
+        """The names custom objects given by objectTypeId were mirrored under before: the
+        one recorded with the id, or the id itself for a mirror made under it (as versions
+        before 0007 did)."""
+        ids = list(type_ids)
+        query = sa.select(object_state.c.type_id, object_state.c.object_type).where(
+            sa.or_(object_state.c.type_id.in_(ids), object_state.c.object_type.in_(ids))
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        out = {name: name for type_id, name in rows if type_id is None}
+        out.update({type_id: name for type_id, name in rows if type_id is not None})
+        return out
 
     # --- pages ------------------------------------------------------------------------------
 

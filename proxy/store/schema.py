@@ -175,6 +175,13 @@ object_state = sa.Table(
         comment="the content settings a verifying scan in progress fetches under; it "
         "starts over when they change",
     ),
+    sa.Column(
+        "type_id",
+        sa.String(32),
+        nullable=True,
+        comment="a custom object's objectTypeId when OBJECT_TYPES names it by that id: the "
+        "name it is mirrored and served under, looked up once, is kept with it",
+    ),
 )
 
 # One row per sync run (full or incremental), queued, running or finished.

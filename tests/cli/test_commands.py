@@ -61,6 +61,24 @@ async def test_sync_status_and_db_commands(
     assert code == 0 and "(head)" in out
 
 
+async def test_sync_names_a_custom_object_given_by_id(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    """``change-proxy sync --object 2-…`` mirrors it under its name, as serve serves it."""
+    sim, url = simulator
+    cars = sim.define_custom_object("cars", ["make"])
+    sim.objects("cars").create(4)
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": sim.token,
+        "HUBSPOT_BASE_URL": url,
+        "DATABASE_URL": database_url,
+        "OBJECT_TYPES": f"contacts,{cars.object_type_id}",
+    }
+    code, out = await run_cli("sync", "--full", "--object", cars.object_type_id, env=env)
+    assert code == 0, out
+    assert "full sync of cars succeeded" in out and "created 4" in out
+
+
 async def test_sync_fails_with_nonzero_exit_and_a_clear_message(
     simulator: tuple[HubSpotSimulator, str], database_url: str
 ) -> None:

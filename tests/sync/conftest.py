@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.api.keys import SCHEDULER, STORE
 from proxy.app import create_app
+from proxy.object_names import name_custom_objects
 from proxy.scheduler import SyncScheduler
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
@@ -101,6 +102,7 @@ def make_rig(
                 **env,
             },
         )
+        settings, _ = await name_custom_objects(settings)  # as serve does before its app
         client = await aiohttp_client(create_app(settings, schedule=schedule))
         return Rig(sim, client)
 

@@ -51,11 +51,42 @@ async def test_custom_objects_by_name_and_by_type_id(make_rig: RigFactory) -> No
     car_ids = sim.objects("cars").create(3)
     rig = await make_rig(sim, OBJECT_TYPES=f"pets,{cars.object_type_id}")
     assert (await rig.sync("full", "pets")).created == 7
-    assert (await rig.sync("full", cars.object_type_id)).created == 3
+    assert (await rig.sync("full", "cars")).created == 3  # its name, not its id
     assert [e["_id"] for e in await rig.feed(object_type="pets")] == pet_ids
-    feed = await rig.feed(object_type=cars.object_type_id)
+    feed = await rig.feed(object_type="cars")
     assert [e["_id"] for e in feed] == car_ids and "make" in feed[0]["properties"]
+    assert (await rig.client.get(f"/{cars.object_type_id}")).status == 404
     assert pets.object_type_id != cars.object_type_id
+
+
+async def test_a_custom_object_given_by_id_keeps_the_name_it_got_first(
+    make_rig: RigFactory,
+) -> None:
+    """The name is asked of HubSpot once and kept: a restart while HubSpot is down serves
+    the same path. An id HubSpot could not name at the first start keeps the id as its name
+    for good (the path a pipe was set up with never moves)."""
+    sim = HubSpotSimulator()
+    cars = sim.define_custom_object("cars", ["make"])
+    sim.objects("cars").create(2)
+    first = await make_rig(sim, OBJECT_TYPES=f"contacts,{cars.object_type_id}")
+    assert (await first.sync("full", "cars")).created == 2
+    schemas = sim.requests["schemas"]
+    await first.client.close()
+
+    sim.faults.fail_next = 1000  # HubSpot down: the name comes from the store
+    again = await make_rig(sim, OBJECT_TYPES=f"contacts,{cars.object_type_id}")
+    assert len(await again.feed(object_type="cars")) == 2
+    assert sim.requests["schemas"] == schemas  # not asked again
+    await again.client.close()
+
+    boats = sim.define_custom_object("boats", ["hull"])
+    unnamed = await make_rig(sim, HUBSPOT_MAX_TRIES="1", OBJECT_TYPES=boats.object_type_id)
+    assert (await unnamed.client.get(f"/{boats.object_type_id}")).status == 503  # not synced
+    await unnamed.client.close()
+    sim.faults.fail_next = 0
+    later = await make_rig(sim, OBJECT_TYPES=boats.object_type_id)
+    assert (await later.client.get(f"/{boats.object_type_id}")).status == 503  # the same path
+    assert (await later.client.get("/boats")).status == 404
 
 
 async def test_an_object_type_that_fails_never_stops_another(make_rig: RigFactory) -> None:

@@ -23,6 +23,7 @@ from proxy.sources.hubspot.pages import (
     modified_ms,
     next_after,
     parse_associations,
+    parse_schema_names,
     parse_schemas,
     validate_page,
 )
@@ -91,6 +92,13 @@ class HubSpotClient:
         return sorted(set(names))
 
     # --- object types -------------------------------------------------------------------------
+
+    async def custom_object_names(self, stats: RequestStats) -> dict[str, str]:
+        """Each custom object's objectTypeId mapped to its name, from the schemas API."""
+        what = "GET /crm-object-schemas/v3/schemas"
+        body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
+        self._custom_paths.update(parse_schemas(body, what))
+        return parse_schema_names(body, what)
 
     async def resolve(self, spec: ObjectSpec, stats: RequestStats) -> ObjectSpec:
         """``spec`` with the path segment HubSpot's object APIs take for it: a standard

@@ -128,3 +128,17 @@ def parse_schemas(body: Any, what: str) -> dict[str, str]:
             if isinstance(name, str) and name:
                 out[name.lower()] = type_id
     return out
+
+
+def parse_schema_names(body: Any, what: str) -> dict[str, str]:
+    """Each custom object's ``objectTypeId`` mapped to its ``name`` (what a feed path is)."""
+    results = body.get("results") if isinstance(body, Mapping) else None
+    if not isinstance(results, list):
+        raise BadPage(f"{what}: response has no 'results' list")
+    out: dict[str, str] = {}
+    for schema in results:
+        type_id = schema.get("objectTypeId") if isinstance(schema, Mapping) else None
+        name = schema.get("name") if isinstance(schema, Mapping) else None
+        if isinstance(type_id, str) and isinstance(name, str) and type_id and name:
+            out[type_id.lower()] = name.lower()
+    return out
