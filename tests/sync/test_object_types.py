@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from proxy.simulator import HubSpotSimulator
+from proxy.store import Store, migrate
 from tests.helpers import wait_until
 from tests.sync.conftest import RigFactory
 
@@ -200,3 +201,23 @@ async def test_a_reconciliation_with_associations_saves_its_position_as_it_goes(
     # Resumed after the tenth page, where the held pages were written: five live pages
     # and the archived listing are left.
     assert sim.requests["list"] - lists_before == 5 + 1
+
+
+async def test_a_mirror_made_under_an_id_by_an_earlier_version_keeps_the_id(
+    make_rig: RigFactory, database_url: str
+) -> None:
+    """Before migration 0007 a custom object given by id was mirrored under the id: after
+    the upgrade it keeps that name (and its feed path), though HubSpot could name it."""
+    sim = HubSpotSimulator()
+    boats = sim.define_custom_object("boats", ["hull"])
+    sim.objects("boats").create(3)
+    store = Store.open(database_url)
+    try:
+        await migrate.upgrade(store.engine)
+        await store.changes.register_object_types([boats.object_type_id])  # as before 0007
+    finally:
+        await store.close()
+    rig = await make_rig(sim, OBJECT_TYPES=boats.object_type_id)
+    assert (await rig.sync("full", boats.object_type_id)).created == 3
+    assert len(await rig.feed(object_type=boats.object_type_id)) == 3
+    assert (await rig.client.get("/boats")).status == 404
