@@ -23,7 +23,6 @@ from proxy.sources.hubspot.pages import (
     modified_ms,
     next_after,
     parse_associations,
-    parse_schema_names,
     parse_schemas,
     validate_page,
 )
@@ -95,10 +94,10 @@ class HubSpotClient:
 
     async def custom_object_names(self, stats: RequestStats) -> dict[str, str]:
         """Each custom object's objectTypeId mapped to its name, from the schemas API."""
-        what = "GET /crm-object-schemas/v3/schemas"
         body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
-        self._custom_paths.update(parse_schemas(body, what))
-        return parse_schema_names(body, what)
+        schemas = parse_schemas(body, "GET /crm-object-schemas/v3/schemas")
+        self._custom_paths.update(schemas.type_ids)
+        return schemas.names
 
     async def resolve(self, spec: ObjectSpec, stats: RequestStats) -> ObjectSpec:
         """``spec`` with the path segment HubSpot's object APIs take for it: a standard
@@ -109,7 +108,8 @@ class HubSpotClient:
             return spec
         if spec.name not in self._custom_paths:
             body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
-            self._custom_paths.update(parse_schemas(body, "GET /crm-object-schemas/v3/schemas"))
+            schemas = parse_schemas(body, "GET /crm-object-schemas/v3/schemas")
+            self._custom_paths.update(schemas.type_ids)
         path = self._custom_paths.get(spec.name)
         if path is None:
             known = sorted({k for k in self._custom_paths if not k[:1].isdigit()})

@@ -111,34 +111,30 @@ def parse_associations(body: Any, default_type: str, what: str) -> AssociationPa
     return page
 
 
-def parse_schemas(body: Any, what: str) -> dict[str, str]:
-    """Every name a custom object goes by (``name``, ``fullyQualifiedName``, lower case, and
-    ``objectTypeId`` itself) mapped to its ``objectTypeId``."""
+@dataclass
+class Schemas:
+    """What the schemas API says of the account's custom objects."""
+
+    # Every name a custom object goes by (``name``, ``fullyQualifiedName``, lower case, and
+    # ``objectTypeId`` itself) -> its ``objectTypeId``: what the object APIs take.
+    type_ids: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # objectTypeId -> name (a feed path)
+
+
+def parse_schemas(body: Any, what: str) -> Schemas:
     results = body.get("results") if isinstance(body, Mapping) else None
     if not isinstance(results, list):
         raise BadPage(f"{what}: response has no 'results' list")
-    out: dict[str, str] = {}
+    out = Schemas()
     for schema in results:
         type_id = schema.get("objectTypeId") if isinstance(schema, Mapping) else None
         if not isinstance(type_id, str) or not type_id:
             raise BadPage(f"{what}: a schema without 'objectTypeId'")
-        out[type_id] = type_id
+        out.type_ids[type_id] = type_id
         for key in ("name", "fullyQualifiedName"):
             name = schema.get(key)
             if isinstance(name, str) and name:
-                out[name.lower()] = type_id
-    return out
-
-
-def parse_schema_names(body: Any, what: str) -> dict[str, str]:
-    """Each custom object's ``objectTypeId`` mapped to its ``name`` (what a feed path is)."""
-    results = body.get("results") if isinstance(body, Mapping) else None
-    if not isinstance(results, list):
-        raise BadPage(f"{what}: response has no 'results' list")
-    out: dict[str, str] = {}
-    for schema in results:
-        type_id = schema.get("objectTypeId") if isinstance(schema, Mapping) else None
-        name = schema.get("name") if isinstance(schema, Mapping) else None
-        if isinstance(type_id, str) and isinstance(name, str) and type_id and name:
-            out[type_id.lower()] = name.lower()
+                out.type_ids[name.lower()] = type_id
+                if key == "name":
+                    out.names[type_id] = name.lower()
     return out
