@@ -21,6 +21,10 @@ from proxy.store import Store, migrate
 
 log = logging.getLogger(__name__)
 
+# The schema revision that keeps the names (object_state.type_id); revisions are numbered
+# with leading zeros, so they compare as text.
+NAMES_KEPT_SINCE = "0007"
+
 
 def is_type_id(object_type: str) -> bool:
     """A custom object's objectTypeId, as :func:`proxy.config.object_type_name` keeps it."""
@@ -69,6 +73,17 @@ async def name_custom_objects(settings: Settings) -> tuple[Settings, dict[str, s
         associations={names.get(k, k): named(v) for k, v in settings.associations.items()},
     )
     return renamed, names
+
+
+async def mirrored_names(store: Store, object_types: tuple[str, ...]) -> dict[str, str]:
+    """The names custom objects given by id are mirrored under, from the store alone (no
+    HubSpot, nothing written: for commands that only read). A schema from before 0007
+    mirrored them under their ids."""
+    type_ids = [t for t in object_types if is_type_id(t)]
+    revision = await migrate.stored_revision(store.engine)
+    if not type_ids or revision is None or revision < NAMES_KEPT_SINCE:
+        return {}
+    return await store.changes.names_of_type_ids(type_ids)
 
 
 async def _ask_hubspot(settings: Settings) -> dict[str, str]:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from proxy.config import Settings
+from proxy.object_names import mirrored_names
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
 
@@ -49,7 +50,8 @@ async def print_status(
             "last incremental",
         ):
             objects.add_column(column)
-        for object_type in settings.object_types:
+        named = await mirrored_names(store, settings.object_types)
+        for object_type in (named.get(t, t) for t in settings.object_types):
             st = await store.reader.object_status(object_type, counts=True)
             if st is None:
                 objects.add_row(object_type, "no", "-", "-", "-", "-", "-", "-")

@@ -77,6 +77,10 @@ async def test_sync_names_a_custom_object_given_by_id(
     code, out = await run_cli("sync", "--full", "--object", cars.object_type_id, env=env)
     assert code == 0, out
     assert "full sync of cars succeeded" in out and "created 4" in out
+    code, out = await run_cli("status", env=env)  # from the store alone
+    assert code == 0, out
+    [row] = [line for line in out.splitlines() if "cars" in line and "yes" in line]
+    assert " 4 " in row
 
 
 async def test_sync_fails_with_nonzero_exit_and_a_clear_message(
