@@ -11,15 +11,21 @@ the transaction checks the lease first, so a process that lost it can no longer 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
-from proxy.diff import Change, Incoming, Stored, classify, needs_stored_fingerprint
+from proxy.diff import (
+    Change,
+    Fingerprinter,
+    Incoming,
+    Stored,
+    classify,
+    needs_stored_fingerprint,
+)
 from proxy.errors import StoreError
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.leases import check_lease
@@ -340,23 +346,18 @@ class ChangeIndex:
         )
 
     def _stored(self, conn: sa.Connection, object_type: str, ids: list[str]) -> dict[str, Stored]:
-        out: dict[str, Stored] = {}
-        for start in range(0, len(ids), ID_CHUNK):
-            rows = conn.execute(
-                sa.select(
-                    entities.c.entity_id,
-                    entities.c.fingerprint,
-                    entities.c.deleted,
-                    entities.c.source_modified_ms,
-                    entities.c.content_hash,
-                ).where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
-                )
+        columns = (
+            entities.c.fingerprint,
+            entities.c.deleted,
+            entities.c.source_modified_ms,
+            entities.c.content_hash,
+        )
+        return {
+            entity_id: Stored(fingerprint, bool(deleted), modified_ms, text_hash)
+            for entity_id, fingerprint, deleted, modified_ms, text_hash in _by_ids(
+                conn, object_type, ids, *columns
             )
-            for entity_id, fingerprint, deleted, modified_ms, text_hash in rows:
-                out[entity_id] = Stored(fingerprint, bool(deleted), modified_ms, text_hash)
-        return out
+        }
 
     def _compared(
         self, conn: sa.Connection, object_type: str, records: Sequence[Incoming]
@@ -368,18 +369,9 @@ class ChangeIndex:
         needed = {
             r.entity_id: r for r in records if needs_stored_fingerprint(r, stored.get(r.entity_id))
         }
-        ids = list(needed)
-        for start in range(0, len(ids), ID_CHUNK):
-            rows = conn.execute(
-                sa.select(entities.c.entity_id, entities.c.data).where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
-                )
-            )
-            for entity_id, data in rows:
-                copy = stored[entity_id]
-                fingerprint = needed[entity_id].fingerprinter.of_json(data)
-                stored[entity_id] = replace(copy, fingerprint=fingerprint)
+        for entity_id, data in _by_ids(conn, object_type, list(needed), entities.c.data):
+            fingerprint = needed[entity_id].fingerprinter.of_json(data)
+            stored[entity_id] = replace(stored[entity_id], fingerprint=fingerprint)
         return stored
 
     # --- tombstones ---------------------------------------------------------------------------
@@ -487,7 +479,7 @@ class ChangeIndex:
     # --- fingerprints -------------------------------------------------------------------------
 
     async def refingerprint(
-        self, object_type: str, fingerprint: Callable[[Any], str], signature: str
+        self, object_type: str, fingerprint: Fingerprinter, signature: str
     ) -> int:
         """Recompute stored fingerprints when the settings they depend on changed (the
         signature differs from the one stored), without handing out change numbers: a new
@@ -524,7 +516,7 @@ class ChangeIndex:
             updates = [
                 {"b_id": entity_id, "fingerprint": new}
                 for entity_id, old, data in rows
-                if (new := fingerprint(orjson.loads(data))) != old
+                if (new := fingerprint.of_json(data)) != old
             ]
             if updates:
 
@@ -550,6 +542,20 @@ class ChangeIndex:
 
     async def mark_incremental_done(self, object_type: str, at: datetime) -> None:
         await self._update_state(object_type, last_incremental_sync_at=at)
+
+
+def _by_ids(
+    conn: sa.Connection, object_type: str, ids: list[str], *columns: sa.ColumnElement[Any]
+) -> Iterator[Any]:
+    """``entity_id`` and ``columns`` of the stored records among ``ids``, ID_CHUNK ids per
+    statement (the databases bound how many parameters one takes)."""
+    for start in range(0, len(ids), ID_CHUNK):
+        yield from conn.execute(
+            sa.select(entities.c.entity_id, *columns).where(
+                entities.c.object_type == object_type,
+                entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
+            )
+        )
 
 
 def _seen_since(scan_id: int) -> sa.Select[Any]:
