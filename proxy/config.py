@@ -66,14 +66,19 @@ STANDARD_OBJECT_TYPES: dict[str, str] = {
 }
 
 
+def is_type_id(name: str) -> bool:
+    """A custom object's objectTypeId (``2-1234567``)."""
+    kind, dash, number = name.partition("-")
+    return bool(dash) and kind == "2" and number.isdigit()
+
+
 def object_type_name(raw: str) -> str:
     """The canonical name of an object type as a user may write it: a standard type by any
     of its names, or a custom object by its name or object type id (``2-1234567``)."""
     name = raw.strip().lower()
     if name in STANDARD_OBJECT_TYPES:
         return STANDARD_OBJECT_TYPES[name]
-    kind, dash, number = name.partition("-")
-    if dash and kind == "2" and number.isdigit():
+    if is_type_id(name):
         return name
     if not name.isidentifier():
         raise BadValue(f"{raw!r} is neither a HubSpot object type name nor a type id")

@@ -229,10 +229,13 @@ def merged_away_ids(record: Mapping[str, Any], merge_property: str) -> list[str]
     props = record.get("properties")
     if not isinstance(props, Mapping):
         return []
-    raw = props.get(merge_property)
+    return merged_ids(props.get(merge_property), str(record.get("id")))
+
+
+def merged_ids(raw: Any, own: str) -> list[str]:
+    """The ids in a merge property's value (``"10;20; 30;"``), without the record's own."""
     if not raw:
         return []
-    own = str(record.get("id"))
     return [part for part in (p.strip() for p in str(raw).split(";")) if part and part != own]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from proxy.config import Settings
+from proxy.config import Settings, is_type_id
 from proxy.errors import UpstreamError
 from proxy.sources.http import RequestStats, source_session
 from proxy.sources.hubspot import client_from_settings
@@ -24,12 +24,6 @@ log = logging.getLogger(__name__)
 # The schema revision that keeps the names (object_state.type_id); revisions are numbered
 # with leading zeros, so they compare as text.
 NAMES_KEPT_SINCE = "0007"
-
-
-def is_type_id(object_type: str) -> bool:
-    """A custom object's objectTypeId, as :func:`proxy.config.object_type_name` keeps it."""
-    kind, dash, number = object_type.partition("-")
-    return bool(dash) and kind == "2" and number.isdigit()
 
 
 async def name_custom_objects(settings: Settings) -> tuple[Settings, dict[str, str]]:

@@ -21,8 +21,9 @@ from typing import Any
 import msgspec
 import orjson
 
+from proxy.diff import merged_ids
 from proxy.errors import BadPage
-from proxy.sources.hubspot.pages import parse_timestamp_ms
+from proxy.sources.hubspot.pages import stamp_ms
 
 
 @dataclass
@@ -112,13 +113,11 @@ class BatchReadDecoder:
             raise BadPage(f"record {head.id} came with associations; page rejected")
         entity_id = str(head.id)
         props = head.properties
-        modified = parse_timestamp_ms(props.modified)
-        merged = [p.strip() for p in str(props.merged or "").split(";")]
         return FetchedRecord(
             id=entity_id,
             archived=bool(head.archived),
-            modified_ms=modified if modified is not None else parse_timestamp_ms(head.updatedAt),
-            merged_ids=[p for p in merged if p and p != entity_id],
+            modified_ms=stamp_ms(props.modified, head.updatedAt),
+            merged_ids=merged_ids(props.merged, entity_id),
             # Invalid UTF-8 is not JSON: a ValueError, retried like any unreadable body.
             json=bytes(item).decode(),
         )

@@ -60,8 +60,13 @@ def parse_timestamp_ms(value: Any) -> int | None:
 
 def modified_ms(record: Mapping[str, Any], modified_property: str) -> int | None:
     props = record.get("properties") or {}
-    found = parse_timestamp_ms(props.get(modified_property))
-    return found if found is not None else parse_timestamp_ms(record.get("updatedAt"))
+    return stamp_ms(props.get(modified_property), record.get("updatedAt"))
+
+
+def stamp_ms(modified: Any, updated_at: Any) -> int | None:
+    """A record's modification time: its modification property, else its ``updatedAt``."""
+    found = parse_timestamp_ms(modified)
+    return found if found is not None else parse_timestamp_ms(updated_at)
 
 
 @dataclass
