@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,20 @@ from proxy.simulator import create_app as create_simulator
 from proxy.store import Store
 from proxy.store.runs import RunRecord
 from tests.conftest import make_settings
+
+HOUR_MS = 3_600_000
+
+
+def an_hour_ago() -> int:
+    return int(time.time() * 1000) - HOUR_MS
+
+
+def portal(n: int, custom_properties: int = 190) -> tuple[HubSpotSimulator, list[str]]:
+    """``n`` contacts (with 200 properties or more by default), last modified an hour ago
+    (outside the search overlap, so an incremental run finds only what changes now)."""
+    sim = HubSpotSimulator(custom_properties=custom_properties)
+    return sim, sim.create_contacts(n, timestamp_ms=an_hour_ago())
+
 
 ADMIN = "admin-token-for-tests"
 

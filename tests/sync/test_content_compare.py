@@ -5,22 +5,11 @@ needed. What the feed shows must be exactly what full parsing would show."""
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
 
 from proxy.diff import NOT_COMPUTED, content_hash
-from proxy.simulator import HubSpotSimulator
 from proxy.store.schema import entities
-from tests.sync.conftest import Rig, RigFactory
-
-HOUR_MS = 3_600_000
-
-
-def portal(n: int) -> tuple[HubSpotSimulator, list[str]]:
-    sim = HubSpotSimulator(custom_properties=40)
-    ids = sim.create_contacts(n, timestamp_ms=int(time.time() * 1000) - HOUR_MS)
-    return sim, ids
+from tests.sync.conftest import Rig, RigFactory, portal
 
 
 async def rows(rig: Rig) -> dict[str, tuple[str, str | None, str]]:
@@ -35,7 +24,7 @@ async def rows(rig: Rig) -> dict[str, tuple[str, str | None, str]]:
 async def test_records_are_stored_unparsed_and_compared_only_when_their_text_differs(
     make_rig: RigFactory,
 ) -> None:
-    sim, ids = portal(250)
+    sim, ids = portal(250, custom_properties=40)
     rig = await make_rig(sim, IGNORE_PROPERTIES="jobtitle")
     first = await rig.sync("full")
     assert (first.status, first.created) == ("succeeded", 250)
@@ -70,7 +59,7 @@ async def test_new_property_settings_change_no_record_stored_unparsed(
     """Excluding a property makes every fetched text differ from the stored one: the
     fingerprints are computed under the new settings at start (those never computed too, or
     each comparison would parse the stored text again), and no record is a change."""
-    sim, _ = portal(150)
+    sim, _ = portal(150, custom_properties=40)
     first = await make_rig(sim)
     await first.sync("full")
     mark = await first.last_updated()

@@ -4,18 +4,10 @@ another."""
 
 from __future__ import annotations
 
-import time
-
 from proxy.simulator import HubSpotSimulator
 from proxy.store import Store, migrate
 from tests.helpers import wait_until
-from tests.sync.conftest import RigFactory
-
-HOUR_MS = 3_600_000
-
-
-def an_hour_ago() -> int:
-    return int(time.time() * 1000) - HOUR_MS
+from tests.sync.conftest import RigFactory, an_hour_ago
 
 
 async def test_each_standard_type_has_its_own_feed_sequence_and_modification_property(

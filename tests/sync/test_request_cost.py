@@ -6,23 +6,10 @@ properties in the body) only when new or changed, or, in a verify run, all of th
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
 
-from proxy.simulator import HubSpotSimulator
 from proxy.store.schema import object_state
-from tests.sync.conftest import RigFactory
-
-HOUR_MS = 3_600_000
-
-
-def portal(n: int) -> tuple[HubSpotSimulator, list[str]]:
-    """``n`` contacts with 200 properties or more, last modified an hour ago (outside the search
-    overlap, so an incremental run finds only what changes now)."""
-    sim = HubSpotSimulator(custom_properties=190)
-    ids = sim.create_contacts(n, timestamp_ms=int(time.time() * 1000) - HOUR_MS)
-    return sim, ids
+from tests.sync.conftest import RigFactory, portal
 
 
 async def test_a_full_sync_fetches_only_what_changed_and_lists_the_rest(
