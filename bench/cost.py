@@ -60,7 +60,7 @@ from bench.common import (
 from proxy.config import Settings
 from proxy.simulator.catalogue import STANDARD_PROPERTIES
 from proxy.sources.http import source_session
-from proxy.sources.hubspot import client_from_settings
+from proxy.sources.hubspot import client_from_settings, spec_for
 from proxy.sources.hubspot.batch_read import decoder_for
 from proxy.sources.hubspot.client import BATCH_READ_SIZE, LIST_PAGE_SIZE
 from proxy.store import Store, migrate
@@ -71,7 +71,8 @@ SECTION = "## cost"
 BACKEND_HEADINGS = {"sqlite": "### SQLite", "postgresql": "### PostgreSQL"}
 SIM_TOKEN = "bench-cost-token"
 ADMIN_TOKEN = "bench-cost-admin"
-MODIFIED_PROPERTY = "lastmodifieddate"
+SPEC = spec_for(OBJECT_TYPE)
+MODIFIED_PROPERTY = SPEC.modified_property
 # Unpaced, as bench.sync runs it: the ingest target is "without a rate limit".
 REQUESTS_PER_10S = 100_000
 # The contacts are created in batches stamped in the past, one hour apart, ending a day ago:
@@ -300,7 +301,7 @@ async def raw_fetch(
     path = f"{sim.base_url}/crm/v3/objects/{OBJECT_TYPE}"
     requests = size = 0
     parse_s = whole_parse_s = 0.0
-    decode = decoder_for(MODIFIED_PROPERTY, "hs_merged_object_ids")
+    decode = decoder_for(SPEC.modified_property, SPEC.merged_ids_property)
     sim0 = cpu_seconds(sim.process)
     started = time.perf_counter()
     async with session.get(
