@@ -59,6 +59,7 @@ from proxy.config import load_settings
 from proxy.diff import prepare
 from proxy.sources.hubspot import spec_for
 from proxy.store import Store, migrate
+from proxy.store.record_text import SQL_FUNCTION, register
 from proxy.sync import fingerprinter_for
 
 OBJECT_TYPE = "contacts"
@@ -66,6 +67,12 @@ INGEST_PAGE = 100
 FLOOR_SQL = (
     "SELECT entity_id, change_seq, deleted, data FROM entities "
     "WHERE object_type = 'contacts' ORDER BY change_seq"
+)
+# SQLite stores large records compressed (proxy/store/record_text.py): the floor expands
+# them too, to text, as the server must.
+FLOOR_SQL_SQLITE = FLOOR_SQL.replace(
+    "data FROM",
+    f"CAST(CASE WHEN typeof(data) = 'blob' THEN {SQL_FUNCTION}(data) ELSE data END AS TEXT) FROM",
 )
 
 # The issue's targets.
@@ -481,7 +488,7 @@ class FloorConnection:
     async def fetch_dump(self) -> tuple[int, bytes]:
         """The timed part: one SELECT of every feed row, then one ``orjson.dumps``."""
         if self.sqlite is not None:
-            rows = self.sqlite.execute(FLOOR_SQL).fetchall()
+            rows = self.sqlite.execute(FLOOR_SQL_SQLITE).fetchall()
         elif self.pg is not None:
             rows = [tuple(r) for r in await self.pg.fetch(FLOOR_SQL)]
         else:
@@ -498,7 +505,9 @@ class FloorConnection:
 async def _floor_connect(db: BenchDatabase) -> FloorConnection:
     if db.backend == "sqlite":
         assert db.sqlite_path is not None
-        return FloorConnection(sqlite3.connect(db.sqlite_path), None)
+        conn = sqlite3.connect(db.sqlite_path)
+        register(conn)
+        return FloorConnection(conn, None)
     import asyncpg  # type: ignore[import-untyped]
 
     return FloorConnection(None, await asyncpg.connect(db.url))

@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs to list")
 
+    record = sub.add_parser(
+        "record", help="one mirrored record as the feed serves it, from the database"
+    )
+    record.add_argument("object_type", metavar="OBJECT", help="object type (e.g. contacts)")
+    record.add_argument("entity_id", metavar="ID", help="the record's id (the feed's _id)")
+    record.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
+
     db = sub.add_parser("db", help="schema migrations (Alembic)")
     db.add_argument("--database-url", dest="database_url", metavar="DATABASE_URL")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -159,6 +166,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from proxy.status import print_status
 
         return asyncio.run(print_status(settings, runs=args.runs))
+    if args.command == "record":
+        from proxy.status import print_record
+
+        try:
+            object_type = object_type_name(args.object_type)
+        except ValueError as exc:
+            raise ConfigError(f"OBJECT: {exc}") from None
+        return asyncio.run(print_record(settings, object_type, args.entity_id))
     if args.command == "db":
         return asyncio.run(_db(settings, args))
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -1,8 +1,10 @@
-"""``change-proxy status``: per-object state and recent runs, read from the database."""
+"""``change-proxy status`` (per-object state and recent runs) and ``change-proxy record``
+(one stored record): read from the database, nothing written."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 from rich.console import Console
@@ -18,26 +20,58 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+async def _open(settings: Settings, say: Callable[[str], None]) -> Store | None:
+    """The store, or None after saying why there is nothing to read."""
+    missing = sqlite_file(settings.database_url)
+    if missing is not None and not missing.exists():
+        say(
+            f"no database at {missing} (DATABASE_URL): nothing has synced into it yet; "
+            "`change-proxy serve` or `change-proxy sync` create it"
+        )
+        return None
+    store = Store.open(settings.database_url)
+    if not await migrate.current(store.engine):
+        say(
+            "the database has no schema yet: run `change-proxy db upgrade` "
+            "(`change-proxy serve` and `sync` do it themselves)"
+        )
+        await store.close()
+        return None
+    return store
+
+
+async def print_record(settings: Settings, object_type: str, entity_id: str) -> int:
+    """Print one mirrored record as the feed serves it (on SQLite, a large one is stored
+    compressed: this is how to read it)."""
+
+    def say(message: str) -> None:
+        print(f"change-proxy: {message}", file=sys.stderr)
+
+    store = await _open(settings, say)
+    if store is None:
+        return 1
+    try:
+        named = await mirrored_names(store, (object_type,))
+        entity = await store.reader.entity(named.get(object_type, object_type), entity_id)
+    finally:
+        await store.close()
+    if entity is None:
+        say(f"the mirror has no {object_type} record {entity_id}")
+        return 1
+    sys.stdout.buffer.write(entity + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
 async def print_status(
     settings: Settings, *, runs: int = 10, console: Console | None = None
 ) -> int:
     # Piped output is read by people with wide terminals or by grep: do not wrap it at 80.
     console = console or (Console() if sys.stdout.isatty() else Console(width=220))
-    missing = sqlite_file(settings.database_url)
-    if missing is not None and not missing.exists():
-        console.print(
-            f"no database at {missing} (DATABASE_URL): nothing has synced into it yet; "
-            "`change-proxy serve` or `change-proxy sync` create it"
-        )
+    store = await _open(settings, console.print)
+    if store is None:
         return 1
-    store = Store.open(settings.database_url)
     try:
-        if not await migrate.current(store.engine):
-            console.print(
-                "the database has no schema yet: run `change-proxy db upgrade` "
-                "(`change-proxy serve` and `sync` do it themselves)"
-            )
-            return 1
         objects = Table(title="objects")
         for column in (
             "object",

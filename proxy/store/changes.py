@@ -11,7 +11,7 @@ the transaction checks the lease first, so a process that lost it can no longer 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from proxy.diff import (
 from proxy.errors import StoreError
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.leases import check_lease
+from proxy.store.record_text import json_text, stored_form
 from proxy.store.scans import save_position
 from proxy.store.schema import entities, object_state, sightings
 
@@ -108,6 +109,10 @@ class _Sequence:
         return self.last
 
 
+def _as_it_is(text: str) -> str:
+    return text
+
+
 def _update_by_id(object_type: str) -> sa.Update:
     """An UPDATE of one entity per parameter set, the id bound as ``b_id`` (executemany)."""
     return entities.update().where(
@@ -118,6 +123,9 @@ def _update_by_id(object_type: str) -> sa.Update:
 class ChangeIndex:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # What a record's JSON text is written as (record_text.py): SQLite compresses
+        # large ones; Postgres compresses by itself.
+        self._stored_form: Callable[[str], str | bytes] = stored_form if db.is_sqlite else _as_it_is
 
     # --- the sequence ---------------------------------------------------------------------
 
@@ -279,7 +287,7 @@ class ChangeIndex:
                         "fingerprint": rec.fingerprint_to_store,
                         "content_hash": rec.content_hash,
                         "deleted": False,
-                        "data": rec.data,
+                        "data": self._stored_form(rec.data),
                         "first_seen_at": now,
                         "changed_at": now,
                         "changed_by_run_id": run_id,
@@ -294,7 +302,7 @@ class ChangeIndex:
                         "fingerprint": rec.fingerprint_to_store,
                         "content_hash": rec.content_hash,
                         "deleted": rec.deleted,
-                        "data": rec.data,
+                        "data": self._stored_form(rec.data),
                         "changed_at": now,
                         "changed_by_run_id": run_id,
                         "source_modified_ms": rec.modified_ms,
@@ -370,7 +378,7 @@ class ChangeIndex:
             r.entity_id: r for r in records if needs_stored_fingerprint(r, stored.get(r.entity_id))
         }
         for entity_id, data in _by_ids(conn, object_type, list(needed), entities.c.data):
-            fingerprint = needed[entity_id].fingerprinter.of_json(data)
+            fingerprint = needed[entity_id].fingerprinter.of_json(json_text(data))
             stored[entity_id] = replace(stored[entity_id], fingerprint=fingerprint)
         return stored
 
@@ -516,7 +524,7 @@ class ChangeIndex:
             updates = [
                 {"b_id": entity_id, "fingerprint": new}
                 for entity_id, old, data in rows
-                if (new := fingerprint.of_json(data)) != old
+                if (new := fingerprint.of_json(json_text(data))) != old
             ]
             if updates:
 

@@ -1,4 +1,5 @@
-"""The console script as a user runs it: sync, status, db, serve --help, and the demo."""
+"""The console script as a user runs it: sync, status, record, db, serve --help, and the
+demo."""
 
 from __future__ import annotations
 
@@ -81,6 +82,30 @@ async def test_sync_names_a_custom_object_given_by_id(
     assert code == 0, out
     [row] = [line for line in out.splitlines() if "cars" in line and "yes" in line]
     assert " 4 " in row
+
+
+async def test_record_prints_a_stored_record_as_the_feed_serves_it(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], database_url: str
+) -> None:
+    """Whatever form it is stored in (a contact of 300 custom properties is compressed on
+    SQLite): `change-proxy record` is how a developer reads it."""
+    sim = HubSpotSimulator(custom_properties=300)
+    wanted = sim.create_contacts(5)[3]
+    server = await aiohttp_server(create_simulator(sim))
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": sim.token,
+        "HUBSPOT_BASE_URL": str(server.make_url("")).rstrip("/"),
+        "DATABASE_URL": database_url,
+    }
+    code, out = await run_cli("sync", "--full", env=env)
+    assert code == 0, out
+    code, out = await run_cli("record", "contacts", wanted, env=env)
+    assert code == 0, out
+    entity = orjson.loads(out)
+    assert (entity["_id"], entity["_deleted"]) == (wanted, False)
+    assert entity["properties"] == sim.contact(wanted)["properties"]
+    code, out = await run_cli("record", "contacts", "404404", env=env)
+    assert code == 1 and "no contacts record 404404" in out
 
 
 async def test_sync_fails_with_nonzero_exit_and_a_clear_message(

@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from proxy.store import create_engine, migrate
+from proxy.store.record_text import COMPRESS_FROM, stored_form
 from proxy.store.schema import metadata
 
 REVISIONS = [
@@ -157,5 +158,40 @@ async def test_going_below_0006_makes_the_older_code_compute_every_fingerprint(
         await migrate.downgrade(engine, "0005")
         async with engine.connect() as conn:
             assert (await conn.execute(statement)).scalar_one() is None
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_going_below_0008_expands_every_compressed_record(
+    empty_url: str, backend: str
+) -> None:
+    """From 0008 SQLite stores large records LZ4-compressed; code before it would splice the
+    BLOB into the feed as JSON, so the downgrade turns every one back into its text (and
+    leaves text alone)."""
+    large = '{"properties":{"note":"' + "x" * COMPRESS_FROM + '"}}'
+    engine = create_engine(empty_url)
+    insert = sa.text(
+        "INSERT INTO entities (object_type, entity_id, change_seq, fingerprint, deleted, data,"
+        " first_seen_at, changed_at) VALUES ('contacts', :id, :seq, '', 0, :data,"
+        " '2026-11-29 00:00:00', '2026-11-29 00:00:00')"
+    )
+    try:
+        await migrate.upgrade(engine, "0008")
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert,
+                [
+                    {"id": str(i), "seq": i, "data": stored_form(large if i % 2 else "{}")}
+                    for i in range(1, 1101)  # more than one batch of the downgrade
+                ],
+            )
+            blobs = "SELECT count(*) FROM entities WHERE typeof(data) = 'blob'"
+            assert (await conn.execute(sa.text(blobs))).scalar_one() == 550
+        await migrate.downgrade(engine, "0007")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT entity_id, data FROM entities"))).all()
+        assert len(rows) == 1100
+        assert all(data == (large if int(i) % 2 else "{}") for i, data in rows)
     finally:
         await engine.dispose()
