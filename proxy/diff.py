@@ -98,8 +98,8 @@ class Fingerprinter:
         blob = orjson.dumps(self.canonical(record), option=orjson.OPT_SORT_KEYS)
         return xxhash.xxh3_128_hexdigest(blob)
 
-    def of_json(self, text: str | bytes) -> str:
-        """The fingerprint of a record stored, or fetched, as JSON text (or its UTF-8)."""
+    def of_json(self, text: str) -> str:
+        """The fingerprint of a record stored, or fetched, as JSON text."""
         return self(orjson.loads(text))
 
 

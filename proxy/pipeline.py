@@ -50,11 +50,13 @@ async def ingest(
             position = position_after(waiting[-1]) if position_after is not None else None
             writing = asyncio.ensure_future(write(run, page, incoming, position))
     finally:
-        if writing is not None and not writing.done():
-            # A fetch failed, or the run is being cancelled, while a page was being
-            # written: let the page commit whole.
-            await asyncio.shield(writing)
-        await ahead.aclose()
+        try:
+            if writing is not None and not writing.done():
+                # A fetch failed, or the run is being cancelled, while a page was being
+                # written: let the page commit whole.
+                await asyncio.shield(writing)
+        finally:
+            await ahead.aclose()
 
 
 def joined(pages: list[Fetched]) -> Fetched:

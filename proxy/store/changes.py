@@ -29,7 +29,7 @@ from proxy.diff import (
 from proxy.errors import StoreError
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.leases import check_lease
-from proxy.store.record_text import json_text, stored_form
+from proxy.store.record_text import stored_form, text_of
 from proxy.store.scans import save_position
 from proxy.store.schema import entities, object_state, sightings
 
@@ -378,7 +378,7 @@ class ChangeIndex:
             r.entity_id: r for r in records if needs_stored_fingerprint(r, stored.get(r.entity_id))
         }
         for entity_id, data in _by_ids(conn, object_type, list(needed), entities.c.data):
-            fingerprint = needed[entity_id].fingerprinter.of_json(json_text(data))
+            fingerprint = needed[entity_id].fingerprinter.of_json(text_of(data))
             stored[entity_id] = replace(stored[entity_id], fingerprint=fingerprint)
         return stored
 
@@ -524,7 +524,7 @@ class ChangeIndex:
             updates = [
                 {"b_id": entity_id, "fingerprint": new}
                 for entity_id, old, data in rows
-                if (new := fingerprint.of_json(json_text(data))) != old
+                if (new := fingerprint.of_json(text_of(data))) != old
             ]
             if updates:
 
