@@ -1,13 +1,11 @@
-"""Writing a run's pages in order while the next ones are fetched; pages that wait are
-written together."""
+"""Writing a run's pages in order while the next one is fetched."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from proxy.diff import Incoming
 from proxy.fetch import Fetched
@@ -17,61 +15,36 @@ from proxy.store.scans import ScanPosition
 T = TypeVar("T")
 
 
-# When writes are the slower stage (Postgres: the server stores each page while the next is
-# fetched), pages fetched meanwhile are written together, in one transaction: what every
-# write costs whatever its size (the counter lock, the lease check, the statements' round
-# trips, the commit) is paid once for them. Measured on 31 KB records, 30,000 of them:
-# Postgres 5,711-6,046 -> 6,454 (2 pages), 6,867 (3), 6,771/s (4); SQLite unchanged, its
-# writes cost by the byte. Each page held costs its records' size (3 MB for 100 of 31 KB).
-MAX_PAGES_PER_WRITE = 3
-
-
 async def ingest(
     run: RunContext,
     pages: AsyncIterator[Fetched],
     position_after: Callable[[Fetched], ScanPosition] | None = None,
 ) -> None:
-    """Diff and write every page, in order. Pages are fetched ahead while earlier ones are
-    written (at most MAX_PAGES_PER_WRITE waiting); the pages waiting when a write ends are
-    written next, together, with the position after the last of them. At most one write is
-    in flight, so writes commit one after another."""
+    """Diff and write every page, in order. The next page is fetched while this one is
+    processed (``prefetched``), and diffed while the previous one is being written: at most
+    one write is in flight, so pages still commit one after another.
+
+    One page per write, on purpose: writing the pages fetched meanwhile together (up to
+    three a transaction, each statement still one page) made a Postgres first sync of 31 KB
+    records 15-20% faster, but the feed's p99 while a sync ran went from 22-33 ms to 45-63
+    ms (bench.latency, back to back): the sync then keeps the event loop busy without a
+    break, and Sesam's requests wait behind it."""
     writing: asyncio.Task[None] | None = None
-    ahead = FetchedAhead(pages, depth=MAX_PAGES_PER_WRITE)
     try:
-        while True:
-            if writing is not None:
-                await writing
-                writing = None
-            waiting = await ahead.take(MAX_PAGES_PER_WRITE)
-            if not waiting:
-                break
-            page = joined(waiting)
-            incoming = run.incoming(page.records)
-            position = position_after(waiting[-1]) if position_after is not None else None
-            writing = asyncio.ensure_future(write(run, page, incoming, position))
+        async with contextlib.aclosing(prefetched(pages)) as stream:
+            async for page in stream:
+                incoming = run.incoming(page.records)
+                position = position_after(page) if position_after is not None else None
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(write(run, page, incoming, position))
+        if writing is not None:
+            await writing
     finally:
-        try:
-            if writing is not None and not writing.done():
-                # A fetch failed, or the run is being cancelled, while a page was being
-                # written: let the page commit whole.
-                await asyncio.shield(writing)
-        finally:
-            await ahead.aclose()
-
-
-def joined(pages: list[Fetched]) -> Fetched:
-    """Consecutive pages as one, in their order: the records, sightings and merged-away ids
-    of each, the last one's place in the listing (and the search's total)."""
-    if len(pages) == 1:
-        return pages[0]
-    return Fetched(
-        records=[r for p in pages for r in p.records],
-        sighted=[i for p in pages for i in p.sighted],
-        gone=[i for p in pages for i in p.gone],
-        total=pages[-1].total,
-        after=pages[-1].after,
-        probe=any(p.probe for p in pages),
-    )
+        if writing is not None and not writing.done():
+            # A fetch failed, or the run is being cancelled, while a page was being
+            # written: let the page commit whole.
+            await asyncio.shield(writing)
 
 
 async def write(
@@ -88,68 +61,22 @@ async def write(
         run.progress(run.writer.counts, page.total)
 
 
-class FetchedAhead(Generic[T]):
-    """``pages`` read by a task of its own, at most ``depth`` pages (fetched or being
-    fetched) ahead of the reader, so HubSpot's (or the network's) time overlaps the time
-    spent diffing and writing, and memory stays bounded by ``depth`` pages. A failure of
-    the source is raised by :meth:`take`, after the pages before it."""
-
-    def __init__(self, pages: AsyncIterator[T], depth: int) -> None:
-        self._pages = pages
-        self._room = asyncio.Semaphore(depth)
-        self._queue: asyncio.Queue[T | _End] = asyncio.Queue()
-        self._task = asyncio.ensure_future(self._fill())
-
-    async def _fill(self) -> None:
-        try:
-            while True:
-                await self._room.acquire()
-                try:
-                    page = await anext(self._pages)
-                except StopAsyncIteration:
-                    break
-                self._queue.put_nowait(page)
-        except Exception as exc:
-            self._queue.put_nowait(_End(exc))
-        else:
-            self._queue.put_nowait(_End(None))
-
-    async def take(self, most: int) -> list[T]:
-        """The next page (waited for) and those already waiting behind it, at most ``most``;
-        [] at the end."""
-        taken: list[T] = []
-        while len(taken) < most and (not taken or not self._queue.empty()):
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                self._queue.put_nowait(item)  # the end stays the end
-                if item.error is not None and not taken:
-                    raise item.error
-                break
-            taken.append(item)
-            self._room.release()
-        return taken
-
-    async def aclose(self) -> None:
-        """Stop reading ahead, and close ``pages`` (their ``finally`` blocks run now)."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        close = getattr(self._pages, "aclose", None)
-        if close is not None:
-            await close()
-
-
-@dataclass(frozen=True)
-class _End:
-    error: Exception | None
-
-
 async def prefetched(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
-    """Yield ``pages`` while already fetching the next one (a listing's pages while the
-    records they name are fetched)."""
-    ahead = FetchedAhead(pages, depth=1)
+    """Yield ``pages`` while already fetching the next one, so HubSpot's (or the network's)
+    time overlaps the time spent diffing and writing the current page. At most one page is
+    held ahead: memory stays bounded by the page size."""
+    iterator = aiter(pages)
+    pending: asyncio.Future[T] | None = asyncio.ensure_future(anext(iterator))
     try:
-        while taken := await ahead.take(1):
-            yield taken[0]
+        while pending is not None:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield page
     finally:
-        await ahead.aclose()
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
