@@ -23,7 +23,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_only
 
 from proxy.store.engine import connect_args
-from proxy.store.record_text import as_text, register, text_of
+from proxy.store.record_text import expanded, is_compressed, register, text_of
 from proxy.store.schema import entities, object_state
 
 T = TypeVar("T")
@@ -115,10 +115,11 @@ def entity_json(row: sa.ColumnCollection[str, sa.ColumnElement[Any]]) -> sa.Colu
         + sa.case((row.deleted, sa.literal("true")), else_=sa.literal("false"))
     )
     # The stored object minus its opening brace; "{}" alone would leave a dangling comma.
-    # (A compressed record is never "{}": only large ones are; as_text expands it once.)
+    # A large record is stored compressed (record_text.py): expanded first.
     tail = sa.case(
         (row.data == "{}", sa.literal("}")),
-        else_=sa.literal(",") + sa.func.substr(as_text(row.data), 2),
+        (is_compressed(row.data), sa.literal(",") + sa.func.substr(expanded(row.data), 2)),
+        else_=sa.literal(",") + sa.func.substr(row.data, 2),
     )
     # As a BLOB, the row arrives as the UTF-8 bytes that go on the wire: no decode into a
     # str and re-encode per batch (measured 1.4 s -> ~1.0 s per 100,000-entity pull).

@@ -41,13 +41,16 @@ def text_of(value: str | bytes) -> str:
     return value if isinstance(value, str) else cast(bytes, lz4.block.decompress(value)).decode()
 
 
-def as_text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """``column`` (``entities.data``) as JSON text in SQLite SQL, on a connection that has
-    :func:`register` ed the expanding function: a text value as it is, a BLOB expanded."""
-    return sa.case(
-        (sa.func.typeof(column) == "blob", getattr(sa.func, SQL_FUNCTION)(column)),
-        else_=column,
-    )
+def expanded(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A compressed ``column`` (``entities.data``) as its JSON text, in SQLite SQL, on a
+    connection that has :func:`register` ed the expanding function."""
+    return sa.sql.functions.Function(SQL_FUNCTION, column)
+
+
+def is_compressed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Whether ``column`` holds a compressed record, in SQLite SQL: every BLOB sorts after
+    every text value, and X'' is the least BLOB (cheaper per row than ``typeof``)."""
+    return column >= sa.literal(b"", sa.LargeBinary)
 
 
 def register(conn: sqlite3.Connection) -> None:
