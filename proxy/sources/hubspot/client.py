@@ -20,6 +20,7 @@ from proxy.sources.http import HttpClient, RequestStats, RetryPolicy
 from proxy.sources.hubspot.batch_read import BatchRead, decoder_for, parse_batch_read
 from proxy.sources.hubspot.objects import ObjectSpec
 from proxy.sources.hubspot.pages import (
+    Schemas,
     modified_ms,
     next_after,
     parse_associations,
@@ -35,6 +36,7 @@ SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search pages
 SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
 BATCH_READ_SIZE = 100  # HubSpot's maximum inputs per batch read
 ASSOCIATIONS_BATCH_SIZE = 1000  # the v4 associations batch read's maximum inputs
+SCHEMAS_PATH = "/crm-object-schemas/v3/schemas"  # custom objects: their names and type ids
 
 # Singular names, for the v3-style name of an association type without a label: the
 # aliases of the settings' table that are neither the plural name nor a type id.
@@ -94,10 +96,15 @@ class HubSpotClient:
 
     async def custom_object_names(self, stats: RequestStats) -> dict[str, str]:
         """Each custom object's objectTypeId mapped to its name, from the schemas API."""
-        body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
-        schemas = parse_schemas(body, "GET /crm-object-schemas/v3/schemas")
+        return (await self._schemas(stats)).names
+
+    async def _schemas(self, stats: RequestStats) -> Schemas:
+        """The account's custom objects, from the schemas API; every name they go by is
+        remembered for :meth:`resolve`."""
+        body = await self._get(SCHEMAS_PATH, {}, stats)
+        schemas = parse_schemas(body, f"GET {SCHEMAS_PATH}")
         self._custom_paths.update(schemas.type_ids)
-        return schemas.names
+        return schemas
 
     async def resolve(self, spec: ObjectSpec, stats: RequestStats) -> ObjectSpec:
         """``spec`` with the path segment HubSpot's object APIs take for it: a standard
@@ -107,9 +114,7 @@ class HubSpotClient:
         if spec.name in STANDARD_OBJECT_TYPES or spec.api_path:
             return spec
         if spec.name not in self._custom_paths:
-            body = await self._get("/crm-object-schemas/v3/schemas", {}, stats)
-            schemas = parse_schemas(body, "GET /crm-object-schemas/v3/schemas")
-            self._custom_paths.update(schemas.type_ids)
+            await self._schemas(stats)
         path = self._custom_paths.get(spec.name)
         if path is None:
             known = sorted({k for k in self._custom_paths if not k[:1].isdigit()})
