@@ -270,7 +270,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SYNC_STALE_SECONDS",
         _parse_optional_int,
         "",
-        "/health answers 503 when no sync run of an object type has succeeded for this long; "
+        "/health answers 503 when no run that fetches records (full, verify, incremental) of "
+        "an object type has succeeded for this long; "
         "empty: 10 x SYNC_INTERVAL_SECONDS but at least 900 (90000 when incremental sync is "
         "off); 0 disables the check",
     ),

@@ -18,7 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from proxy.config import Settings
 from proxy.diff import Fingerprinter
-from proxy.errors import LeaseLost, ProxyError, UnknownObjectType, UpstreamAuthError
+from proxy.errors import (
+    BadPage,
+    LeaseLost,
+    ProxyError,
+    UnknownObjectType,
+    UpstreamAuthError,
+    UpstreamFatal,
+)
 from proxy.fetch import Fetched, PageFetcher
 from proxy.pipeline import ingest
 from proxy.run_context import Progress, RunContext
@@ -38,6 +45,32 @@ DELETIONS = "deletions"  # the archived listing, and a count that tells of other
 MODES = (FULL, INCREMENTAL, VERIFY, DELETIONS)
 SCANS = (FULL, VERIFY)
 NEEDS_MIRROR = (INCREMENTAL, DELETIONS)  # before a complete full sync, these run as full
+FETCHING = (FULL, VERIFY, INCREMENTAL)  # the runs that bring records to the feed
+
+# Failures that come back the same on every try: HubSpot sends a malformed page, or refuses
+# the request (a 4xx other than 429; 401 and 403 are configuration errors). /health names
+# three in a row at once instead of waiting for SYNC_STALE_SECONDS.
+PERSISTENT_FAILURES: tuple[type[ProxyError], ...] = (BadPage, UpstreamFatal)
+
+
+def error_text(exc: ProxyError) -> str:
+    """How a run records the failure ``exc``: its class, then its message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def persistent_failure(error: str | None) -> str | None:
+    """The class of a persistent failure that a run recorded as ``error`` (None for any
+    other outcome)."""
+    if not error:
+        return None
+    kind = error.partition(":")[0]
+    names = set()
+    pending = list(PERSISTENT_FAILURES)
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return kind if kind in names else None
 
 
 def utcnow() -> datetime:
@@ -181,7 +214,7 @@ class SyncRunner:
         except (UpstreamAuthError, UnknownObjectType) as exc:
             status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
-            status, error = FAILED, f"{type(exc).__name__}: {exc}"
+            status, error = FAILED, error_text(exc)
         except Exception as exc:  # a bug or a database failure: still record the run
             log.exception("run %d crashed", run_id)
             status, error = FAILED, f"internal error: {type(exc).__name__}: {exc}"
@@ -297,6 +330,7 @@ def describe(counts: RunCounts) -> str:
 
 __all__: Sequence[str] = [
     "DELETIONS",
+    "FETCHING",
     "FULL",
     "INCREMENTAL",
     "MODES",

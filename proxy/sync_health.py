@@ -2,10 +2,14 @@
 ``/metrics``), never look healthy.
 
 An object type is unhealthy when this process's worker for it is dead, when its last run
-here failed on a setting (a rejected token, an object type HubSpot does not have), or when
-no run of it has succeeded for ``stale_after_seconds`` and none is running right now (a
-running run has a fresh heartbeat, whichever process runs it; a long first sync is not a
-stopped sync, and RUN_TIMEOUT_SECONDS bounds a run that hangs).
+here failed on a setting (a rejected token, an object type HubSpot does not have), when its
+last three runs that fetch records failed the same persistent way (a malformed page, a 4xx
+other than 429), or when no run that fetches records (full, verify, incremental) has
+succeeded for ``stale_after_seconds`` and none is moving right now. Deletion checks fetch
+no records and count for nothing here: one that succeeds says nothing of the feed. A run
+moves when its process beats (whichever process runs it) and it committed a page within
+``stale_after_seconds`` (or began within it): a long nightly scan is not an outage, a run
+that hangs while its process lives is.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from typing import Any
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
 from proxy.store import Store
-from proxy.store.runs import RUNNING, SUCCEEDED
+from proxy.store.runs import RUNNING, SUCCEEDED, RunRecord
+from proxy.sync import FETCHING, persistent_failure
+
+# The same persistent failure this many times in a row is named at once.
+REPEATED_FAILURES = 3
 
 
 @dataclass
@@ -54,10 +62,14 @@ async def object_health(
     now = datetime.now(UTC)
     worker = scheduler.workers.get(object_type)
     lease = await store.leases.holder(object_type)
-    last = await store.runs.last(object_type, status=SUCCEEDED)
-    running = [r for r in await store.runs.waiting(object_type) if r.status == RUNNING]
+    last = await store.runs.last(object_type, modes=FETCHING, status=SUCCEEDED)
     fresh = now - timedelta(seconds=settings.lease_seconds)
-    syncing = any(r.heartbeat_at is not None and r.heartbeat_at >= fresh for r in running)
+    running = [
+        r
+        for r in await store.runs.waiting(object_type)
+        if r.status == RUNNING and r.heartbeat_at is not None and r.heartbeat_at >= fresh
+    ]
+    syncing = bool(running)
     held = await store.scans.held(object_type, sample=0)
     health = ObjectHealth(
         object_type=object_type,
@@ -72,11 +84,45 @@ async def object_health(
         health.problems.append("the sync worker of this process is not running")
     if worker is not None and worker.configuration_error:
         health.problems.append(f"the last run failed on a setting: {worker.configuration_error}")
+    repeated = await _repeated_failure(store, object_type)
+    if repeated:
+        health.problems.append(repeated)
     stale_after = settings.stale_after_seconds
-    since = health.last_success_at or scheduler.started_at
-    if stale_after and not syncing and (now - since).total_seconds() > stale_after:
-        what = f"since {since.isoformat()}" if health.last_success_at else "since the start"
-        health.problems.append(
-            f"no sync run has succeeded {what} (more than SYNC_STALE_SECONDS={stale_after})"
-        )
+    if stale_after:
+        moving = [r for r in running if r.mode in FETCHING and _moved_within(r, now, stale_after)]
+        since = health.last_success_at or scheduler.started_at
+        if not moving and (now - since).total_seconds() > stale_after:
+            what = f"since {since.isoformat()}" if health.last_success_at else "since the start"
+            stuck = [r for r in running if r.mode in FETCHING]
+            hangs = (
+                f"; run {stuck[0].id} ({stuck[0].mode}) is running but has committed no page "
+                "for that long"
+                if stuck
+                else ""
+            )
+            health.problems.append(
+                f"no run that fetches records (full, verify, incremental) has succeeded {what} "
+                f"(more than SYNC_STALE_SECONDS={stale_after}){hangs}"
+            )
     return health
+
+
+def _moved_within(run: RunRecord, now: datetime, seconds: int) -> bool:
+    """The run began or committed a page within the last ``seconds``."""
+    moved = run.progress_at or run.started_at
+    return moved is not None and (now - moved).total_seconds() <= seconds
+
+
+async def _repeated_failure(store: Store, object_type: str) -> str | None:
+    """A problem when the last runs that fetch records all failed the same persistent way:
+    retrying will not help, so it is said at once."""
+    runs = await store.runs.last_outcomes(object_type, FETCHING, REPEATED_FAILURES)
+    if len(runs) < REPEATED_FAILURES:
+        return None
+    kinds = {persistent_failure(r.error) for r in runs}
+    if len(kinds) != 1 or None in kinds:
+        return None
+    return (
+        f"the last {REPEATED_FAILURES} runs that fetch records failed the same way "
+        f"(retrying will not help); the last: {runs[0].error}"
+    )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
+
+import sqlalchemy as sa
 
 from proxy.diff import Fingerprinter, Incoming, prepare
 from proxy.store import ApplyResult, RunWriter, Store
+from proxy.store.schema import sync_runs
 
 FINGERPRINT = Fingerprinter()
 
@@ -82,3 +86,20 @@ async def base_of(store: Store, object_type: str = "contacts") -> int:
     status = await store.reader.object_status(object_type)
     assert status is not None
     return status.last_change_seq
+
+
+async def age_runs(store: Store, *, hours: int) -> None:
+    """Move every finished run's end ``hours`` into the past (as if it had ended then)."""
+
+    def age(conn: sa.Connection) -> None:
+        finished = sa.select(sync_runs.c.id, sync_runs.c.finished_at).where(
+            sync_runs.c.finished_at.is_not(None)
+        )
+        for run_id, at in conn.execute(finished).all():
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == run_id)
+                .values(finished_at=at - timedelta(hours=hours))
+            )
+
+    await store.db.write(age)

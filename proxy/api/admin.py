@@ -42,7 +42,7 @@ def _iso(value: datetime | None) -> str | None:
 def run_json(run: RunRecord) -> dict[str, Any]:
     out = asdict(run)
     out["object"] = out.pop("object_type")
-    for key in ("queued_at", "started_at", "finished_at", "heartbeat_at"):
+    for key in ("queued_at", "started_at", "finished_at", "heartbeat_at", "progress_at"):
         out[key] = _iso(out[key])
     return out
 

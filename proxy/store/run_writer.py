@@ -4,6 +4,7 @@ the counters the run's record keeps."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 
 from proxy.diff import Incoming
@@ -21,6 +22,9 @@ PROGRESS_EVERY_PAGES = 20
 # empty table (and picks the wrong index, ~25x slower) until autovacuum catches up; a run
 # refreshes them itself after this many pages.
 REFRESH_STATISTICS_AT_PAGES = frozenset({10, 100, 1000})
+# A run's row says when it last committed a page, at most this many seconds behind (health
+# tells a long scan that moves from one that hangs; a write per page would cost ingest).
+PROGRESS_MARK_SECONDS = 5.0
 
 
 class RunWriter:
@@ -47,6 +51,7 @@ class RunWriter:
         self._pages = 0
         self._unrecorded_sightings: list[str] = []
         self._unsaved_position: str | None = None
+        self._progress_marked_at: float | None = None
 
     async def apply_page(
         self,
@@ -76,6 +81,7 @@ class RunWriter:
                 owner=self.owner,
                 position=position.to_json() if position is not None else None,
             )
+            await self._committed()
         else:
             if position is not None:
                 self._unsaved_position = position.to_json()
@@ -113,6 +119,15 @@ class RunWriter:
         await self.changes.record_sightings(
             self.object_type, self.run_id, ids, owner=self.owner, position=position
         )
+        if ids or position is not None:
+            await self._committed()
+
+    async def _committed(self) -> None:
+        now = time.monotonic()
+        marked = self._progress_marked_at
+        if marked is None or now - marked >= PROGRESS_MARK_SECONDS:
+            self._progress_marked_at = now
+            await self.runs.mark_progress(self.run_id)
 
     async def mark_deleted(self, entity_ids: Iterable[str]) -> ApplyResult:
         """Tombstone ids a merge result names (evidence enough)."""

@@ -9,6 +9,7 @@ abandoned by a process that died, and is recorded as interrupted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,7 @@ class RunRecord:
     heartbeat_at: datetime | None
     scan_run_id: int | None
     held: int
+    progress_at: datetime | None = None
 
 
 @dataclass
@@ -180,6 +182,18 @@ class RunLog:
     async def set_scan(self, run_id: int, scan_id: int) -> None:
         await self._update(run_id, scan_run_id=scan_id)
 
+    async def mark_progress(self, run_id: int) -> None:
+        """The run committed a page just now (health tells a moving run from a hung one)."""
+
+        def mark(conn: sa.Connection) -> None:
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == run_id)
+                .values(progress_at=self.db.now(conn))
+            )
+
+        await self.db.write(mark)
+
     async def save_progress(self, run_id: int, counts: RunCounts) -> None:
         await self._update(run_id, **vars(counts))
 
@@ -241,8 +255,14 @@ class RunLog:
         return [_record(row) for row in rows]
 
     async def last(
-        self, object_type: str, *, mode: str | None = None, status: str | None = SUCCEEDED
+        self,
+        object_type: str,
+        *,
+        mode: str | None = None,
+        modes: Sequence[str] | None = None,
+        status: str | None = SUCCEEDED,
     ) -> RunRecord | None:
+        """The newest run of the object type (of ``mode``, or of any of ``modes``)."""
         query = (
             sa.select(sync_runs)
             .where(sync_runs.c.object_type == object_type)
@@ -251,9 +271,30 @@ class RunLog:
         )
         if mode is not None:
             query = query.where(sync_runs.c.mode == mode)
+        if modes is not None:
+            query = query.where(sync_runs.c.mode.in_(modes))
         if status is not None:
             query = query.where(sync_runs.c.status == status)
         return await self._one(query)
+
+    async def last_outcomes(
+        self, object_type: str, modes: Sequence[str], limit: int
+    ) -> list[RunRecord]:
+        """The newest ``limit`` runs of ``modes`` that succeeded or failed, newest first
+        (interrupted runs say nothing of whether syncing works)."""
+        query = (
+            sa.select(sync_runs)
+            .where(
+                sync_runs.c.object_type == object_type,
+                sync_runs.c.mode.in_(modes),
+                sync_runs.c.status.in_((SUCCEEDED, FAILED)),
+            )
+            .order_by(sync_runs.c.id.desc())
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_record(row) for row in rows]
 
     async def waiting(self, object_type: str) -> list[RunRecord]:
         """The object type's queued and running runs, oldest first."""

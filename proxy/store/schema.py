@@ -243,6 +243,13 @@ sync_runs = sa.Table(
         server_default="0",
         comment="deletions held for an operator (mass-deletion guard)",
     ),
+    sa.Column(
+        "progress_at",
+        UtcDateTime(),
+        nullable=True,
+        comment="when the run last committed a page (at most a few seconds behind); tells "
+        "a long scan that moves from a run that hangs while its process beats",
+    ),
     sa.Index(None, "object_type", "id"),
     # At most one queued run per object type and mode, whichever process asks: requests
     # that arrive while one is waiting get that one (see RunLog.request).

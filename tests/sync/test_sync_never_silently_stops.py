@@ -13,9 +13,8 @@ import sqlalchemy as sa
 
 from proxy import worker as worker_module
 from proxy.simulator import HubSpotSimulator
-from proxy.store.schema import sync_runs
-from tests.helpers import wait_until
-from tests.sync.conftest import Rig, RigFactory
+from tests.helpers import age_runs, wait_until
+from tests.sync.conftest import RigFactory
 
 
 def fail_once(obj: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -76,27 +75,13 @@ async def test_a_dead_worker_makes_health_status_and_metrics_say_so(make_rig: Ri
     assert 'change_proxy_sync_healthy{object_type="contacts"} 0.0' in metrics
 
 
-async def _age_last_success(rig: Rig, hours: int) -> None:
-    def age(conn: sa.Connection) -> None:
-        rows = conn.execute(sa.select(sync_runs.c.id, sync_runs.c.finished_at)).all()
-        for run_id, finished in rows:
-            if finished is not None:
-                conn.execute(
-                    sync_runs.update()
-                    .where(sync_runs.c.id == run_id)
-                    .values(finished_at=finished - __import__("datetime").timedelta(hours=hours))
-                )
-
-    await rig.store.db.write(age)
-
-
 async def test_runs_that_stopped_succeeding_make_health_answer_503(make_rig: RigFactory) -> None:
     sim = HubSpotSimulator()
     sim.create_contacts(10)
     rig = await make_rig(sim, SYNC_STALE_SECONDS="600", HUBSPOT_MAX_TRIES="1")
     await rig.sync("full")
     assert (await rig.client.get("/health")).status == 200
-    await _age_last_success(rig, hours=1)
+    await age_runs(rig.store, hours=1)
     sim.faults.fail_next = 100
     assert (await rig.sync("incremental")).status == "failed"
     resp = await rig.client.get("/health")
