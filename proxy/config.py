@@ -289,6 +289,13 @@ SETTINGS: tuple[Setting, ...] = (
         "a full scan whose confirmed absences exceed this percentage of the live records "
         "(and 10 records) holds them until an operator confirms through the admin API",
     ),
+    Setting(
+        "FEED_WRITE_TIMEOUT_SECONDS",
+        _parse_float,
+        "30",
+        "a feed response that could not send a byte for this long (its reader stopped "
+        "reading) is dropped and its slot freed",
+    ),
     Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
 )
 
@@ -324,6 +331,7 @@ class Settings:
     sync_stale_seconds: int | None
     lease_seconds: int
     mass_delete_percent: float
+    feed_write_timeout_seconds: float
     log_level: str
 
     def redacted(self) -> dict[str, Any]:
@@ -416,6 +424,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("LEASE_SECONDS: must be at least 2")
     if not 0 <= settings.mass_delete_percent <= 100:
         raise ConfigError("MASS_DELETE_PERCENT: must be between 0 and 100")
+    if settings.feed_write_timeout_seconds <= 0:
+        raise ConfigError("FEED_WRITE_TIMEOUT_SECONDS: must be positive")
     if settings.delete_check_seconds < 0:
         raise ConfigError("DELETE_CHECK_SECONDS: must be 0 (disabled) or positive")
     if not settings.object_types:

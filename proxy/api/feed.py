@@ -10,6 +10,7 @@ holds a few batches of memory, and the others wait their turn.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -20,7 +21,10 @@ from proxy.api.auth import check_token
 from proxy.api.errors import Handler
 from proxy.api.keys import FEED_SLOTS, METRICS, SETTINGS, STORE, STREAM_STARTED
 from proxy.api.params import parse_limit, parse_since
+from proxy.api.stalled import write_or_drop
 from proxy.errors import BadRequest, FeedBusy, NotReady
+
+log = logging.getLogger(__name__)
 
 
 def encode_chunk(entities: list[bytes], *, first: bool) -> bytes:
@@ -80,6 +84,7 @@ async def _stream(
     request: web.Request, object_type: str, *, since: int, upto: int, limit: int | None
 ) -> web.StreamResponse:
     metrics = request.app[METRICS]
+    idle_s = request.app[SETTINGS].feed_write_timeout_seconds
     started = time.perf_counter()
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -95,7 +100,16 @@ async def _stream(
             # A pull's memory is a few batches' worth: drop each as soon as it is no longer
             # needed (these are the only references; see feed_json), not at the next batch.
             del rows
-            await response.write(chunk)
+            if not await write_or_drop(request, response, chunk, idle_s):
+                # The connection is gone without the array's end (the client sees invalid
+                # JSON, never a shorter array); returning frees the slot.
+                log.warning(
+                    "%s: a reader took no byte for %g s (FEED_WRITE_TIMEOUT_SECONDS); its "
+                    "response was dropped after %d entities",
+                    object_type, idle_s, sent,
+                )  # fmt: skip
+                metrics.feed_requests.labels(object_type, "dropped").inc()
+                return response
             del chunk
     await response.write(b"]")
     await response.write_eof()
