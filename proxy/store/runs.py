@@ -88,9 +88,14 @@ class RunLog:
     # --- queue ------------------------------------------------------------------------------
 
     async def request(self, object_type: str, mode: str, trigger: str) -> int:
-        """Queue a run, or return the one of this object type and mode already waiting."""
+        """Queue a run, or return the one of this object type and mode already waiting.
+        That one then stands for this request too: its ``queued_at`` moves to now (what
+        satisfies it must have started after the latest request), and a request for more
+        than completion takes over the trigger of one that asked only for completion
+        (``FOR_COMPLETION``), so it is not coalesced with a run already under way."""
 
         def queue(conn: sa.Connection) -> int | None:
+            now = self.db.now(conn)  # the clock started_at is read by
             inserted = conn.execute(
                 self.db.insert(sync_runs)
                 .values(
@@ -98,7 +103,7 @@ class RunLog:
                     mode=mode,
                     status=QUEUED,
                     trigger=trigger,
-                    queued_at=self.db.now(conn),  # the clock started_at is read by
+                    queued_at=now,
                 )
                 .on_conflict_do_nothing()
                 .returning(sync_runs.c.id)
@@ -106,13 +111,23 @@ class RunLog:
             if inserted is not None:
                 return int(inserted)
             waiting = conn.execute(
-                sa.select(sync_runs.c.id).where(
+                sa.select(sync_runs.c.id, sync_runs.c.trigger).where(
                     sync_runs.c.object_type == object_type,
                     sync_runs.c.mode == mode,
                     sync_runs.c.status == QUEUED,
                 )
-            ).scalar_one_or_none()
-            return int(waiting) if waiting is not None else None
+            ).one_or_none()
+            if waiting is None:
+                return None
+            values: dict[str, Any] = {"queued_at": now}
+            if waiting.trigger in FOR_COMPLETION and trigger not in FOR_COMPLETION:
+                values["trigger"] = trigger
+            joined = conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == waiting.id, sync_runs.c.status == QUEUED)
+                .values(**values)
+            ).rowcount
+            return int(waiting.id) if joined else None
 
         while True:  # the waiting run may be claimed between our insert and our select
             run_id = await self.db.write(queue)

@@ -125,3 +125,16 @@ async def test_a_request_for_completion_is_met_by_a_full_run_that_finished_after
     assert claimed is not None and claimed.id == incremental
     run = await store.runs.get(startup)
     assert run is not None and (run.status, run.scan_run_id) == (COALESCED, under_way)
+
+
+async def test_a_request_joining_a_waiting_run_for_completion_makes_it_wait_for_a_new_scan(
+    store: Store,
+) -> None:
+    """An operator's full sync asked for while a startup one waits is that run: it must now
+    scan after the operator's request, not be coalesced with the run under way."""
+    under_way = await store.runs.start("contacts", "full", "cli", "elsewhere:1:x")
+    startup = await store.runs.request("contacts", "full", "startup")
+    assert await store.runs.request("contacts", "full", "admin") == startup
+    await store.runs.finish(under_way, RunCounts(), status=SUCCEEDED)
+    claimed = await _claim(store)
+    assert claimed is not None and (claimed.id, claimed.trigger) == (startup, "admin")
