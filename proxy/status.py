@@ -14,6 +14,7 @@ from proxy.config import Settings
 from proxy.object_names import mirrored_names
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
+from proxy.store.runs import COALESCED, RunRecord
 
 
 def _when(value: datetime | None) -> str:
@@ -114,7 +115,7 @@ async def print_status(
             "updated",
             "deleted",
             "requests",
-            "error",
+            "error / note",
         ):
             table.add_column(column)
         for run in await store.runs.recent(limit=runs):
@@ -130,9 +131,16 @@ async def print_status(
                 str(run.updated),
                 str(run.deleted),
                 str(run.requests),
-                run.error or "",
+                _note(run),
             )
         console.print(table)
     finally:
         await store.close()
     return 0
+
+
+def _note(run: RunRecord) -> str:
+    """The run's error, or for a coalesced run the run that did its work."""
+    if run.status == COALESCED:
+        return f"coalesced: run {run.scan_run_id} did its work"
+    return run.error or ""

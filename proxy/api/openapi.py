@@ -27,7 +27,7 @@ from proxy.api.errors import MAX_REQUEST_BODY
 from proxy.api.params import BIGINT_MAX, INT_MAX
 from proxy.config import Settings
 from proxy.sources.ratelimit import Budget
-from proxy.store.runs import FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, RunRecord
+from proxy.store.runs import STATUSES, RunRecord
 from proxy.sync import MODES
 
 OPENAPI_PATH = "/openapi.json"
@@ -122,7 +122,14 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
             "mode": {"type": "string", "enum": list(MODES)},
             "status": {
                 "type": "string",
-                "enum": [QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED],
+                "enum": list(STATUSES),
+                "description": "coalesced: not run, another run did what it asked for "
+                "(scan_run_id names it)",
+            },
+            "scan_run_id": {
+                **nullable({"type": "integer"}),
+                "description": "full and verify runs: the run that began the scan this run "
+                "carried on (itself if new); a coalesced run: the run that satisfied it",
             },
         },
         description="A sync run (``proxy.api.admin.run_json``).",

@@ -3,7 +3,8 @@
 What they break: whole requests (``fail_*``, ``delay_seconds``, ``max_url_length``), rate
 limits and their headers (``rate_limit_*``, ``search_per_second``, ``retry_after_*``,
 ``rate_interval_raw``), response shapes (``malformed_next``), listings (``list_cut_*``) and
-search (``search_lag_ms``, ``search_result_cap``, ``search_cursor_fault``) and associations
+search (``search_lag_ms``, ``search_result_cap``, ``search_cursor_fault``,
+``search_edit_property``) and associations
 (``associations_bump_modified``, ``association_ids_as_strings``: not faults, HubSpot's two
 possible behaviours). Each field says exactly what it does; all are off by default.
 
@@ -82,6 +83,14 @@ class Faults:
     """A search page that has a next page points ``paging.next.after`` at the offset that
     was just requested (``"repeat"``: a client that trusts it loops) or at ``"0"``
     (``"backwards"``: it starts over) instead of the true next offset."""
+    search_edit_property: str | None = None
+    """When set, every search page that has a next page is followed at once by an edit of
+    the page's first record: this property (one of the searched type's, writable) becomes
+    ``edited after search page N`` and the record's modification time moves to the clock's
+    now, as if a user edited a record a client had just read. The edited ids are kept in
+    ``HubSpotSimulator.search_edits``, in order. A client that pages a modification-time
+    window by offset then misses a record at each page boundary: the edited record leaves
+    the window and the rest shift one place towards the start."""
     list_cut_after: int | None = None
     """After this many list pages (live and archived list requests together, counted from
     when the field was last set) were served normally, the list endpoint ends the listing

@@ -29,7 +29,7 @@ from .query_params import (
 )
 from .search import SearchValidationError, parse_search_request, run_search
 from .state import HubSpotSimulator
-from .store import ObjectStore
+from .store import ObjectStore, StoredRecord
 
 LIST_DEFAULT_LIMIT: Final = 10
 LIST_MAX_LIMIT: Final = 100
@@ -196,7 +196,22 @@ async def search_objects(request: web.Request) -> web.Response:
     if page.next_after is not None:
         next_after = sim.faults.search_next_after(requested=search.after, honest=page.next_after)
         payload["paging"] = {"next": {"after": next_after}}
+        _edit_after_page(sim, store, page.results)
     return json_response(_maybe_malformed(sim, payload))
+
+
+def _edit_after_page(sim: HubSpotSimulator, store: ObjectStore, served: list[StoredRecord]) -> None:
+    """``Faults.search_edit_property``: edit the first record of a page just served (its
+    JSON is already built, so the page shows it as it was)."""
+    name = sim.faults.search_edit_property
+    if name is None or not served:
+        return
+    record_id = str(served[0].id)
+    try:
+        store.update(record_id, {name: f"edited after search page {len(sim.search_edits) + 1}"})
+    except ValueError as error:
+        raise invalid(f"Faults.search_edit_property: {error}") from None
+    sim.search_edits.append(record_id)
 
 
 async def list_properties(request: web.Request) -> web.Response:

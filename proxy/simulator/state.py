@@ -97,6 +97,8 @@ class HubSpotSimulator:
         """How many malformed responses were served; decides which kind comes next."""
         self.malformed_batch_reads_served = 0
         """The same for batch read answers."""
+        self.search_edits: list[str] = []
+        """Ids edited by ``Faults.search_edit_property``, in order (of any type)."""
         self.types = ObjectTypes(STANDARD_TYPES)
         self.links = AssociationGraph([t.name for t in STANDARD_TYPES])
         self._stores: dict[str, ObjectStore] = {}

@@ -5,10 +5,15 @@ process holds the object type's lease. At most one run per object type and mode 
 time (a unique index over queued runs makes the check and the insert one atomic step). A
 running run names its owner and keeps a heartbeat; one whose heartbeat went stale was
 abandoned by a process that died, and is recorded as interrupted.
+
+A queued run that another run of its object type and mode has made moot by the time it is
+claimed is not run but recorded ``coalesced``, its ``scan_run_id`` naming the run that
+satisfied it (:meth:`RunLog.claim_next` says when).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,14 +24,22 @@ import sqlalchemy as sa
 from proxy.store.database import Database, utcnow
 from proxy.store.schema import sync_runs
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, COALESCED = (
     "queued",
     "running",
     "succeeded",
     "failed",
     "interrupted",
+    "coalesced",
 )
-FINISHED = (SUCCEEDED, FAILED, INTERRUPTED)
+FINISHED = (SUCCEEDED, FAILED, INTERRUPTED, COALESCED)
+STATUSES = (QUEUED, RUNNING, *FINISHED)
+SCAN_MODES = ("full", "verify")  # runs that list every record (sync.SCANS)
+# Requests whose only aim is that a full sync completes (none has yet, or one was left
+# unfinished): any full run that succeeds after they were queued meets it.
+FOR_COMPLETION = ("startup", "resume")
 
 
 @dataclass(frozen=True)
@@ -77,9 +90,14 @@ class RunLog:
     # --- queue ------------------------------------------------------------------------------
 
     async def request(self, object_type: str, mode: str, trigger: str) -> int:
-        """Queue a run, or return the one of this object type and mode already waiting."""
+        """Queue a run, or return the one of this object type and mode already waiting.
+        That one then stands for this request too: its ``queued_at`` moves to now (what
+        satisfies it must have started after the latest request), and a request for more
+        than completion takes over the trigger of one that asked only for completion
+        (``FOR_COMPLETION``), so it is not coalesced with a run already under way."""
 
         def queue(conn: sa.Connection) -> int | None:
+            now = self.db.now(conn)  # the clock started_at is read by
             inserted = conn.execute(
                 self.db.insert(sync_runs)
                 .values(
@@ -87,7 +105,7 @@ class RunLog:
                     mode=mode,
                     status=QUEUED,
                     trigger=trigger,
-                    queued_at=utcnow(),
+                    queued_at=now,
                 )
                 .on_conflict_do_nothing()
                 .returning(sync_runs.c.id)
@@ -95,13 +113,23 @@ class RunLog:
             if inserted is not None:
                 return int(inserted)
             waiting = conn.execute(
-                sa.select(sync_runs.c.id).where(
+                sa.select(sync_runs.c.id, sync_runs.c.trigger).where(
                     sync_runs.c.object_type == object_type,
                     sync_runs.c.mode == mode,
                     sync_runs.c.status == QUEUED,
                 )
-            ).scalar_one_or_none()
-            return int(waiting) if waiting is not None else None
+            ).one_or_none()
+            if waiting is None:
+                return None
+            values: dict[str, Any] = {"queued_at": now}
+            if waiting.trigger in FOR_COMPLETION and trigger not in FOR_COMPLETION:
+                values["trigger"] = trigger
+            joined = conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == waiting.id, sync_runs.c.status == QUEUED)
+                .values(**values)
+            ).rowcount
+            return int(waiting.id) if joined else None
 
         while True:  # the waiting run may be claimed between our insert and our select
             run_id = await self.db.write(queue)
@@ -110,32 +138,88 @@ class RunLog:
 
     async def claim_next(self, object_type: str, owner: str) -> RunRecord | None:
         """Take the oldest queued run of the object type and mark it running by ``owner``.
-        (Looked for first without the write lock: the holder asks every second, and on
-        SQLite a write transaction would take the database's one write lock each time.)"""
+        A queued run that another run has satisfied meanwhile (:meth:`_satisfier`) is
+        recorded ``coalesced`` instead, and the next one is looked at. (Looked for first
+        without the write lock: the holder asks every second, and on SQLite a write
+        transaction would take the database's one write lock each time.)"""
         oldest = (
-            sa.select(sync_runs.c.id)
+            sa.select(sync_runs)
             .where(sync_runs.c.object_type == object_type, sync_runs.c.status == QUEUED)
             .order_by(sync_runs.c.id)
             .limit(1)
         )
-        if await self.db.read(lambda conn: conn.execute(oldest).scalar_one_or_none()) is None:
+        if await self.db.read(lambda conn: conn.execute(oldest).one_or_none()) is None:
             return None
+        coalesced: list[tuple[int, int]] = []
 
         def claim(conn: sa.Connection) -> RunRecord | None:
-            run_id = conn.execute(oldest).scalar_one_or_none()
-            if run_id is None:
-                return None
-            now = self.db.now(conn)
-            taken = conn.execute(
-                sync_runs.update()
-                .where(sync_runs.c.id == run_id, sync_runs.c.status == QUEUED)
-                .values(status=RUNNING, owner=owner, started_at=now, heartbeat_at=now)
-            ).rowcount
-            if not taken:
-                return None
-            return _record(conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).one())
+            coalesced.clear()  # a retried transaction starts over
+            while True:
+                row = conn.execute(oldest).one_or_none()
+                if row is None:
+                    return None
+                queued = _record(row)
+                now = self.db.now(conn)
+                satisfier = self._satisfier(conn, queued)
+                values: dict[str, Any] = {"owner": owner, "started_at": now}
+                if satisfier is None:
+                    values.update(status=RUNNING, heartbeat_at=now)
+                else:
+                    values.update(status=COALESCED, finished_at=now, scan_run_id=satisfier)
+                taken = conn.execute(
+                    sync_runs.update()
+                    .where(sync_runs.c.id == queued.id, sync_runs.c.status == QUEUED)
+                    .values(**values)
+                ).rowcount
+                if not taken:
+                    return None
+                if satisfier is None:
+                    return _record(
+                        conn.execute(sa.select(sync_runs).where(sync_runs.c.id == queued.id)).one()
+                    )
+                coalesced.append((queued.id, satisfier))
 
-        return await self.db.write(claim)
+        claimed = await self.db.write(claim)
+        for run_id, satisfier in coalesced:
+            log.info(
+                "run %d (%s) coalesced: run %d already did what it asked for",
+                run_id, object_type, satisfier,
+            )  # fmt: skip
+        return claimed
+
+    def _satisfier(self, conn: sa.Connection, queued: RunRecord) -> int | None:
+        """The first run that makes ``queued`` moot, if any: a run of the same object type
+        and mode that succeeded and started after ``queued`` was queued (for a full or
+        verify run, whose scan began after: one that resumed an older scan listed part of
+        the records before). A request for completion only (``FOR_COMPLETION``) is met by
+        any run of its mode that succeeded after it was queued. A run that began before the
+        request, a failed or interrupted one, and a coalesced one satisfy nothing else."""
+        began = sync_runs.alias("began")
+        start: sa.ColumnElement[Any] = sync_runs.c.started_at
+        if queued.mode in SCAN_MODES:
+            scan_start = (
+                sa.select(began.c.started_at)
+                .where(began.c.id == sync_runs.c.scan_run_id)
+                .scalar_subquery()
+            )
+            start = sa.func.coalesce(scan_start, sync_runs.c.started_at)
+        after: sa.ColumnElement[bool] = start >= queued.queued_at
+        if queued.trigger in FOR_COMPLETION:
+            after = sa.or_(after, sync_runs.c.finished_at >= queued.queued_at)
+        query = (
+            sa.select(sync_runs.c.id)
+            .where(
+                sync_runs.c.object_type == queued.object_type,
+                sync_runs.c.mode == queued.mode,
+                sync_runs.c.status == SUCCEEDED,
+                sync_runs.c.id != queued.id,
+                after,
+            )
+            .order_by(sync_runs.c.id)
+            .limit(1)
+        )
+        found = conn.execute(query).scalar_one_or_none()
+        return int(found) if found is not None else None
 
     async def start(self, object_type: str, mode: str, trigger: str, owner: str | None) -> int:
         """Record a run that starts at once (the foreground ``change-proxy sync``)."""
@@ -201,7 +285,20 @@ class RunLog:
         self, run_id: int, counts: RunCounts, *, status: str, error: str | None = None
     ) -> None:
         assert status in FINISHED
-        await self._update(run_id, status=status, finished_at=utcnow(), error=error, **vars(counts))
+
+        def update(conn: sa.Connection) -> None:
+            conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=self.db.now(conn),  # the clock queued_at is read by
+                    error=error,
+                    **vars(counts),
+                )
+            )
+
+        await self.db.write(update)
 
     async def interrupt_abandoned(self, stale_after: timedelta) -> int:
         """Record runs whose owner stopped beating (it died, or lost the database for longer

@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from proxy.simulator.state import HubSpotSimulator
+from proxy.simulator.state import HubSpotSimulator, ManualClock
 
 from .conftest import CONTACTS, SEARCH, Client, FakeMonotonic
 
@@ -260,3 +260,35 @@ async def test_sim_faults_checks_values_against_the_field_types(
         assert rejected.status == 400, wrong
         assert (await rejected.json())["category"] == "VALIDATION_ERROR"
     assert faults.fail_next == 0
+
+
+async def test_search_edit_property_edits_a_served_record_at_each_page_boundary(
+    client: Client, sim: HubSpotSimulator, clock: ManualClock
+) -> None:
+    ids = sim.create_contacts(5)
+    clock.advance(1000)
+    sim.faults.search_edit_property = "city"
+    window = {
+        "filters": [{"propertyName": "lastmodifieddate", "operator": "LT", "value": "9" * 13}],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 2,
+    }
+    first = await (await client.post(SEARCH, json=window)).json()
+    assert [r["id"] for r in first["results"]] == ids[:2]
+    assert (
+        first["results"][0]["properties"]["lastmodifieddate"]
+        != sim.contact(ids[0])["properties"]["lastmodifieddate"]
+    )  # the page shows the record as it was when served
+    assert sim.search_edits == [ids[0]]
+    assert sim.contact(ids[0])["properties"]["city"] == "edited after search page 1"
+    # The edited record moved to the end; the next offset now skips ids[2].
+    second = await (await client.post(SEARCH, json={**window, "after": "2"})).json()
+    assert [r["id"] for r in second["results"]] == ids[3:5]
+    assert sim.search_edits == [ids[0], ids[3]]
+    last = await (await client.post(SEARCH, json={**window, "after": "4"})).json()
+    assert "paging" not in last and sim.search_edits == [ids[0], ids[3]]  # no boundary
+
+    sim.faults.search_edit_property = "no_such_property"
+    refused = await client.post(SEARCH, json=window)
+    assert refused.status == 400
+    assert "search_edit_property" in (await refused.json())["message"]

@@ -25,7 +25,7 @@ from tests.processes import ServeProcess, SimulatorProcess
 
 SEED_ENV = "SLOW_SEED"
 HOSTNAME = socket.gethostname()
-FINISHED = ("succeeded", "failed", "interrupted")
+FINISHED = ("succeeded", "failed", "interrupted", "coalesced")
 Condition = Callable[[], Awaitable[bool]]
 # How long the reader waits before asking again once it has caught up (a poll interval:
 # Sesam asks on its schedule, not when told that something changed).

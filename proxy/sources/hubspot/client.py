@@ -1,5 +1,6 @@
 """HubSpot CRM v3 endpoints: property discovery, the listing of ids and modification times,
-the search paginator that works around the 10,000-result cap, and batch read.
+the search paginator that pages by key (past the 10,000-result cap, and through edits
+made while it pages), and batch read.
 
 All HTTP goes through :class:`proxy.sources.http.HttpClient`. Each call takes the run's
 :class:`RequestStats`, so one client serves every run and each run counts its own requests.
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE_SIZE = 100  # HubSpot's maximum for list pages
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum for search pages
-SEARCH_RESULT_CAP = 10_000  # search refuses to page past this offset
+EXCLUDED_IDS_MAX = 50  # ids a search leaves out by NOT_IN; more are read by id instead
 BATCH_READ_SIZE = 100  # HubSpot's maximum inputs per batch read
 ASSOCIATIONS_BATCH_SIZE = 1000  # the v4 associations batch read's maximum inputs
 SCHEMAS_PATH = "/crm-object-schemas/v3/schemas"  # custom objects: their names and type ids
@@ -168,30 +169,33 @@ class HubSpotClient:
         may be missing from the count."""
         filters = [{"propertyName": spec.modified_property, "operator": "GTE", "value": "0"}]
         _, _, total = await self._search(
-            spec, filters, spec.modified_property, 0, [spec.modified_property], stats, limit=1
+            spec, [filters], spec.modified_property, [spec.modified_property], stats, limit=1
         )
         return total
 
     async def _search(
         self,
         spec: ObjectSpec,
-        filters: list[dict[str, str]],
+        groups: list[list[dict[str, Any]]],
         sort_by: str,
-        after: int,
         properties: Sequence[str],
         stats: RequestStats,
         *,
         limit: int = SEARCH_PAGE_SIZE,
-    ) -> tuple[list[dict[str, Any]], int | None, int | None]:
-        """One search page: its records, the next offset (None on the last page) and the
-        total. An offset that does not move forward is a server bug that would loop for
-        ever: the run fails instead."""
+    ) -> tuple[list[dict[str, Any]], bool, int | None]:
+        """The first page of one query (filter ``groups`` OR-ed, each one's filters
+        AND-ed): its records, whether more match, and the total. Every page this client
+        reads is a first page: a query from offset 0 for what comes after the records
+        already read, so a record that leaves the results meanwhile shifts nothing past a
+        page boundary, and the 10,000-result cap is never reached. A next-page offset that
+        does not move forward is a server bug: the run fails rather than trust its
+        answers."""
         body = {
-            "filterGroups": [{"filters": filters}],
+            "filterGroups": [{"filters": filters} for filters in groups],
             "sorts": [{"propertyName": sort_by, "direction": "ASCENDING"}],
             "properties": list(properties),
             "limit": limit,
-            "after": str(after),
+            "after": "0",
         }
         path = f"/crm/v3/objects/{spec.api_name}/search"
         response = await self.http.request_json(
@@ -205,17 +209,15 @@ class HubSpotClient:
         results = validate_page(response, f"POST {path}")
         total = response.get("total")
         raw = next_after(response)
-        nxt: int | None = None
         if raw is not None:
             if not raw.isascii() or not raw.isdigit():
                 raise UpstreamFatal(f"POST {path}: paging cursor {raw[:40]!r} is not an offset")
-            nxt = int(raw)
-            if nxt <= after:
+            if int(raw) <= 0:
                 raise UpstreamFatal(
-                    f"POST {path}: paging cursor went from {after} to {nxt} "
+                    f"POST {path}: paging cursor went from 0 to {int(raw)} "
                     "(repeated or backwards); the run stops rather than loop"
                 )
-        return results, nxt, total if isinstance(total, int) else None
+        return results, raw is not None, total if isinstance(total, int) else None
 
     async def search_modified(
         self,
@@ -227,73 +229,80 @@ class HubSpotClient:
     ) -> AsyncIterator[Page]:
         """Every record modified in ``[since_ms, until_ms]``, oldest first.
 
-        Search cannot page past 10,000 results, so a window that reaches the cap restarts
-        from the last modification time it saw (re-reading that millisecond: harmless, the
-        fingerprint makes repeats no-ops). When a whole window is one millisecond (HubSpot's
-        bulk jobs stamp more than 10,000 records alike), that millisecond is read by
-        ``hs_object_id`` instead, then the window moves past it."""
-        lower = since_ms
+        Paged by key, not offset: each page is a new query for what was modified after the
+        last page's last modification time, or at that time and not read yet. An edit
+        during the run moves a record past ``until_ms``; paged by offset, the records
+        after it would shift one place and one would never be read. HubSpot does not say
+        how it orders records of one millisecond, so those read are left out by id
+        (``hs_object_id`` NOT_IN), not by "id greater than". When more than
+        ``EXCLUDED_IDS_MAX`` of one millisecond have been read (HubSpot's bulk jobs stamp
+        thousands alike), that millisecond is read by ``hs_object_id`` instead, then the
+        window moves past it. With one record a millisecond this costs what offset paging
+        did: one request per 200 records."""
         modified = spec.modified_property
+        floor, read_at_floor = since_ms, set[str]()  # all before floor, these at it: read
+        done, estimate = 0, None
         while True:
-            after, last_ms = 0, None
-            while True:
-                filters = [
-                    {"propertyName": modified, "operator": "GTE", "value": str(lower)},
-                    {"propertyName": modified, "operator": "LTE", "value": str(until_ms)},
-                ]
-                results, nxt, total = await self._search(
-                    spec, filters, modified, after, properties, stats
+            groups = _window_after(modified, floor, read_at_floor, until_ms)
+            results, more, total = await self._search(spec, groups, modified, properties, stats)
+            estimate = None if total is None else done + total
+            if results:
+                yield Page(results, estimate)
+                done += len(results)
+            if not more:
+                return
+            key = _last_stamp_in(results, modified, floor, until_ms)
+            if key is None:
+                raise UpstreamFatal(
+                    f"search: a page of {len(results)} records without one modified between "
+                    f"{floor} and {until_ms}; the run stops rather than guess where to go on"
                 )
-                if results:
-                    yield Page(results, total)
-                    stamps = [modified_ms(r, modified) for r in results]
-                    last_ms = max((s for s in stamps if s is not None), default=last_ms)
-                if nxt is None:
-                    return
-                after = nxt
-                if after >= SEARCH_RESULT_CAP:
-                    break
-            if last_ms is None:
-                raise BadPage("search: reached the result cap without readable timestamps")
-            if last_ms <= lower:
-                async for page in self._drain_millisecond(spec, lower, properties, stats):
-                    yield page
-                lower += 1
-            else:
-                lower = last_ms
+            at_key = {r["id"] for r in results if modified_ms(r, modified) == key}
+            if key == floor:
+                if at_key <= read_at_floor:
+                    raise UpstreamFatal("search: a page brought no record not read before")
+                at_key |= read_at_floor
+            floor, read_at_floor = key, at_key
+            if len(read_at_floor) > EXCLUDED_IDS_MAX:
+                async for page in self._drain_millisecond(
+                    spec, floor, read_at_floor, properties, stats
+                ):
+                    done += len(page.records)
+                    yield replace(page, total=estimate)
+                floor, read_at_floor = floor + 1, set()
 
     async def _drain_millisecond(
-        self, spec: ObjectSpec, stamp_ms: int, properties: Sequence[str], stats: RequestStats
+        self,
+        spec: ObjectSpec,
+        stamp_ms: int,
+        already: set[str],
+        properties: Sequence[str],
+        stats: RequestStats,
     ) -> AsyncIterator[Page]:
-        """Every record modified exactly at ``stamp_ms``, by ascending id."""
+        """Every record modified exactly at ``stamp_ms`` but those in ``already``, by
+        ascending id, each page a new query for the ids after the last one read."""
         log.info(
             "more than %d records share one modification time; reading them by id",
-            SEARCH_RESULT_CAP,
+            EXCLUDED_IDS_MAX,
         )
-        last_id = "0"
+        last_id = 0
         while True:
-            # The filters stay fixed while paging a window: offsets only mean something
-            # against the same query. The next window starts after the last id seen.
             filters = [
                 {"propertyName": spec.modified_property, "operator": "EQ", "value": str(stamp_ms)},
-                {"propertyName": "hs_object_id", "operator": "GT", "value": last_id},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
             ]
-            after, progressed = 0, False
-            while True:
-                results, nxt, total = await self._search(
-                    spec, filters, "hs_object_id", after, properties, stats
-                )
-                if results:
-                    yield Page(results, total)
-                    last_id = str(max(int(r["id"]) for r in results))
-                    progressed = True
-                if nxt is None:
-                    return
-                after = nxt
-                if after >= SEARCH_RESULT_CAP:
-                    break
-            if not progressed:
+            results, more, _ = await self._search(
+                spec, [filters], "hs_object_id", properties, stats
+            )
+            fresh = [r for r in results if r["id"] not in already]
+            if fresh:
+                yield Page(fresh)
+            if not more:
+                return
+            top = max(int(r["id"]) for r in results) if results else last_id
+            if top <= last_id:
                 raise UpstreamFatal("search: paging by hs_object_id made no progress")
+            last_id = top
 
     # --- batch read ---------------------------------------------------------------------------
 
@@ -387,3 +396,34 @@ def client_from_settings(session: aiohttp.ClientSession, settings: Settings) -> 
         token=settings.hubspot_access_token,
         search_limiter=search,
     )
+
+
+def _window_after(
+    modified: str, floor: int, read_at_floor: set[str], until_ms: int
+) -> list[list[dict[str, Any]]]:
+    """Filter groups for the records modified in ``[floor, until_ms]`` but those of
+    ``read_at_floor`` (read already, all modified at ``floor``)."""
+    until = {"propertyName": modified, "operator": "LTE", "value": str(until_ms)}
+    if not read_at_floor:
+        return [[{"propertyName": modified, "operator": "GTE", "value": str(floor)}, until]]
+    return [
+        [{"propertyName": modified, "operator": "GT", "value": str(floor)}, until],
+        [
+            {"propertyName": modified, "operator": "EQ", "value": str(floor)},
+            {"propertyName": "hs_object_id", "operator": "NOT_IN", "values": sorted(read_at_floor)},
+        ],
+    ]
+
+
+def _last_stamp_in(
+    records: list[dict[str, Any]], modified: str, floor: int, until_ms: int
+) -> int | None:
+    """The modification time of the last record (in search's order) modified in
+    ``[floor, until_ms]``. Search may show a record edited since it was indexed with its
+    new time, past the window (or out of order): such a time says nothing of where the
+    page ended, so the next page starts from the last one that fits."""
+    for record in reversed(records):
+        stamp = modified_ms(record, modified)
+        if stamp is not None and floor <= stamp <= until_ms:
+            return stamp
+    return None
