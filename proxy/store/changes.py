@@ -27,7 +27,9 @@ from proxy.diff import (
     needs_stored_fingerprint,
 )
 from proxy.errors import StoreError
+from proxy.store import held
 from proxy.store.database import ID_CHUNK, Database, utcnow
+from proxy.store.held import ConfirmRefused, ConfirmResult
 from proxy.store.leases import check_lease
 from proxy.store.record_text import stored_form, text_of
 from proxy.store.scans import save_position
@@ -426,23 +428,19 @@ class ChangeIndex:
         ids: Sequence[str],
         now: datetime,
         run_id: int | None = None,
+        seq: _Sequence | None = None,
     ) -> ApplyResult:
+        """Tombstone those of ``ids`` that are live, under the sequence lock (``seq``: taken
+        already by the caller's transaction)."""
         result = ApplyResult()
         if not ids:
             return result
-        seq = self._lock_sequence(conn, object_type)
-        live = (
-            conn.execute(
-                sa.select(entities.c.entity_id)
-                .where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id.in_(ids),
-                    entities.c.deleted.is_(False),
-                )
-                .order_by(entities.c.entity_id)
-            )
-            .scalars()
-            .all()
+        if seq is None:
+            seq = self._lock_sequence(conn, object_type)
+        live = sorted(
+            entity_id
+            for entity_id, deleted in _by_ids(conn, object_type, list(ids), entities.c.deleted)
+            if not deleted
         )
         if live:
             conn.execute(
@@ -459,6 +457,34 @@ class ChangeIndex:
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
         return result
+
+    async def confirm_held(
+        self, object_type: str, run_id: int
+    ) -> ConfirmResult | ConfirmRefused | None:
+        """An operator confirmed the deletions run ``run_id`` held. In one transaction under
+        the sequence lock: refuse while a run or a scan could still hold sightings the
+        mirror has not got (``held.refusal``), keep those seen or changed since they were
+        held, tombstone the rest, and drop the run's held set. None when the run holds
+        nothing (any more)."""
+
+        def write(conn: sa.Connection) -> ConfirmResult | ConfirmRefused | None:
+            # The lock first: a scan that begins writes this row, so it waits for us (and
+            # one that began before is seen by the checks below).
+            seq = self._lock_sequence(conn, object_type)
+            if not held.holds(conn, object_type, run_id):
+                return None
+            refused = held.refusal(conn, object_type)
+            if refused is not None:
+                return refused
+            result = ConfirmResult()
+            doomed = held.decide(conn, object_type, run_id, result)
+            done = self._tombstone(conn, object_type, doomed, utcnow(), run_id, seq=seq)
+            result.deleted = done.deleted
+            result.first_seq, result.last_seq = done.first_seq, done.last_seq
+            held.release(conn, object_type, run_id)
+            return result
+
+        return await self.db.write(write)
 
     async def unseen_live_ids(self, object_type: str, scan_id: int) -> list[str]:
         """Live records no run has seen since run ``scan_id`` began its scan: the candidates
