@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -226,6 +226,34 @@ def classify(incoming: Incoming, stored: Stored | None) -> Change:
     if stored.fingerprint != incoming.fingerprint:
         return Change.UPDATED
     return Change.UNCHANGED
+
+
+def with_last_associations(tombstone: Incoming, stored_text: str) -> Incoming:
+    """``tombstone`` (an archived copy: HubSpot reads associations of live records only, so
+    it has none) with the associations of the live copy it replaces, so that the tombstone
+    keeps its last known data, links included. Unchanged when it has associations of its
+    own or the stored copy had none."""
+    if '"associations"' not in stored_text:  # most records: no parse
+        return tombstone
+    record = orjson.loads(tombstone.data)
+    if not isinstance(record, dict) or "associations" in record:
+        return tombstone
+    links = orjson.loads(stored_text).get("associations")
+    if links is None:
+        return tombstone
+    record["associations"] = links
+    return replace(tombstone, data=orjson.dumps(record).decode(), known_fingerprint=None)
+
+
+def advances_modified(incoming: Incoming, stored: Stored | None) -> bool:
+    """Whether an unchanged ``incoming`` still carries a later modification time than the
+    stored copy (only an ignored property, or nothing visible, changed): the stored time
+    must move to it, or every full sync would find the record modified and fetch it again."""
+    return (
+        stored is not None
+        and incoming.modified_ms is not None
+        and (stored.modified_ms is None or incoming.modified_ms > stored.modified_ms)
+    )
 
 
 def prepare(

@@ -23,8 +23,10 @@ from proxy.diff import (
     Fingerprinter,
     Incoming,
     Stored,
+    advances_modified,
     classify,
     needs_stored_fingerprint,
+    with_last_associations,
 )
 from proxy.errors import StoreError
 from proxy.store import held
@@ -231,9 +233,12 @@ class ChangeIndex:
         stored = await self.db.read(lambda conn: self._compared(conn, object_type, records))
         result = ApplyResult()
         for rec in records:
-            change = classify(rec, stored.get(rec.entity_id))
+            copy = stored.get(rec.entity_id)
+            change = classify(rec, copy)
             if change in (Change.CREATED, Change.UPDATED, Change.DELETED):
                 return None
+            if change is Change.UNCHANGED and advances_modified(rec, copy):
+                return None  # its stored modification time must move (no new number)
             result.count(change)
         return result
 
@@ -275,12 +280,17 @@ class ChangeIndex:
         result = ApplyResult()
         seq = self._lock_sequence(conn, object_type)
         stored = self._compared(conn, object_type, records)
+        records = self._keeping_associations(conn, object_type, records, stored)
         inserts: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []  # unchanged, but modified later than stored
         for rec in records:
-            change = classify(rec, stored.get(rec.entity_id))
+            copy = stored.get(rec.entity_id)
+            change = classify(rec, copy)
             result.count(change)
-            if change is Change.CREATED:
+            if change is Change.UNCHANGED and advances_modified(rec, copy):
+                moved.append({"b_id": rec.entity_id, "source_modified_ms": rec.modified_ms})
+            elif change is Change.CREATED:
                 inserts.append(
                     {
                         "object_type": object_type,
@@ -331,12 +341,43 @@ class ChangeIndex:
                 ),
                 changes,
             )
+        if moved:
+            # No new number and the same text: only an ignored property moved (or
+            # nothing visible), and the next full sync must not fetch it again for that.
+            conn.execute(
+                _update_by_id(object_type).values(
+                    source_modified_ms=sa.bindparam("source_modified_ms")
+                ),
+                moved,
+            )
         if run_id is not None:
             self._record_sightings(conn, object_type, run_id, [r.entity_id for r in records])
         self._save_sequence(conn, object_type, seq)
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
         return result
+
+    def _keeping_associations(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        records: Sequence[Incoming],
+        stored: Mapping[str, Stored],
+    ) -> Sequence[Incoming]:
+        """``records``, the archived copies that tombstone a live one carrying that copy's
+        associations (the tombstone keeps its last known data: DESIGN.md)."""
+        dying = {
+            r.entity_id: r
+            for r in records
+            if r.deleted and (copy := stored.get(r.entity_id)) is not None and not copy.deleted
+        }
+        if not dying:
+            return records
+        kept = {
+            entity_id: with_last_associations(dying[entity_id], text_of(data))
+            for entity_id, data in _by_ids(conn, object_type, list(dying), entities.c.data)
+        }
+        return [kept.get(r.entity_id, r) if r.deleted else r for r in records]
 
     def _record_sightings(
         self, conn: sa.Connection, object_type: str, run_id: int, ids: list[str]

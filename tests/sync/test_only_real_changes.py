@@ -96,3 +96,27 @@ async def test_an_ignored_property_change_emits_nothing(make_rig: RigFactory) ->
     assert (await rig.sync("incremental")).updated == 0
     sim.update(ids[0], {"firstname": "Else"})
     assert (await rig.sync("incremental")).updated == 1
+
+
+async def test_a_record_changed_only_in_an_ignored_property_is_fetched_once(
+    make_rig: RigFactory,
+) -> None:
+    """Its modification time moved, its content did not: the stored copy's modification
+    time moves forward all the same, so later full syncs do not fetch it again (issue 16,
+    item 7)."""
+    sim = HubSpotSimulator()
+    ids = sim.create_contacts(150)
+    rig = await make_rig(sim, IGNORE_PROPERTIES="city")
+    await rig.sync("full")
+    sim.update(ids[7], {"city": "Trondheim"})
+    reads = sim.requests["batch_read"]
+    first = await rig.sync("full")
+    assert (first.status, first.updated, sim.requests["batch_read"] - reads) == (
+        "succeeded",
+        0,
+        1,
+    )
+    reads = sim.requests["batch_read"]
+    second = await rig.sync("full")
+    assert (second.status, second.unchanged, second.deleted) == ("succeeded", 150, 0)
+    assert sim.requests["batch_read"] - reads == 0
