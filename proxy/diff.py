@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import cached_property
 from typing import Any
@@ -27,6 +27,14 @@ ALWAYS_IGNORED_FIELDS = frozenset({"updatedAt"})
 # defence against forgery, and XXH3 hashes a 30 KB record in 0.5 µs rather than 26 µs).
 FINGERPRINT_VERSION = 3
 
+# The canonical form's key for the names of the properties a record holds that the settings
+# leave out (HubSpot's records have no top-level key that starts with "~").
+UNMIRRORED = "~unmirrored"
+# Part of the signature of settings that leave properties out, since their canonical form
+# names those a record holds (before, they counted as absent: a record stored before a
+# property was excluded was never rewritten, and served it on).
+UNMIRRORED_MARK = "unmirrored-named"
+
 
 @dataclass(frozen=True)
 class Fingerprinter:
@@ -34,13 +42,15 @@ class Fingerprinter:
 
     Two records get the same fingerprint exactly when they are equal after leaving out
     ``ignored_fields`` at the top level, and inside ``properties`` every property that is
-    null (null and absent are the same content), ignored, or outside the mirrored set
-    (``include``/``exclude``; ``always_kept`` are mirrored whatever those say). Key order
-    never matters (keys are sorted at every depth).
+    null (null and absent are the same content) or ignored, and the values of those outside
+    the mirrored set (``include``/``exclude``; ``always_kept`` are mirrored whatever those
+    say): of these only the names count. Key order never matters (keys are sorted at every
+    depth).
 
-    Leaving out what is not mirrored is what lets stored records be fingerprinted again when
-    the property settings change (:attr:`signature`): a record stored before a property was
-    excluded still compares equal to the same record fetched without it.
+    So a record stored before a property was excluded (it still holds it) differs from the
+    same record fetched without it: the next comparison rewrites it without the property,
+    which is what excluding it is for (users exclude personal data to stop serving it).
+    Which value it held does not matter: the record is rewritten either way.
     """
 
     ignored_properties: frozenset[str] = frozenset()
@@ -52,7 +62,12 @@ class Fingerprinter:
     @property
     def signature(self) -> str:
         """Changes exactly when the same record could get a different fingerprint."""
+        # Narrowed settings name the properties left out (UNMIRRORED) since this mark: the
+        # fingerprints under such settings (only those) are computed anew, and the scan
+        # that follows compares every record, rewriting those that still hold one.
+        narrowed = [UNMIRRORED_MARK] if self.include or self.exclude else []
         parts = [
+            *narrowed,
             str(FINGERPRINT_VERSION),
             *(
                 ",".join(sorted(names))
@@ -79,7 +94,19 @@ class Fingerprinter:
         props = out.get("properties")
         if isinstance(props, Mapping):
             out["properties"] = self._kept_properties(props)
+            if self.include or self.exclude:
+                left_out = self._left_out(props)
+                if left_out:
+                    out[UNMIRRORED] = left_out
         return out
+
+    def _left_out(self, props: Mapping[str, Any]) -> list[str]:
+        """The properties ``props`` holds (not null) that are neither mirrored nor ignored."""
+        return sorted(
+            k
+            for k, v in props.items()
+            if v is not None and k not in self.ignored_properties and not self._kept(k)
+        )
 
     def _kept_properties(self, props: Mapping[str, Any]) -> dict[str, Any]:
         # This runs for every record of every page, and records carry hundreds of
@@ -199,6 +226,34 @@ def classify(incoming: Incoming, stored: Stored | None) -> Change:
     if stored.fingerprint != incoming.fingerprint:
         return Change.UPDATED
     return Change.UNCHANGED
+
+
+def with_last_associations(tombstone: Incoming, stored_text: str) -> Incoming:
+    """``tombstone`` (an archived copy: HubSpot reads associations of live records only, so
+    it has none) with the associations of the live copy it replaces, so that the tombstone
+    keeps its last known data, links included. Unchanged when it has associations of its
+    own or the stored copy had none."""
+    if '"associations"' not in stored_text:  # most records: no parse
+        return tombstone
+    record = orjson.loads(tombstone.data)
+    if not isinstance(record, dict) or "associations" in record:
+        return tombstone
+    links = orjson.loads(stored_text).get("associations")
+    if links is None:
+        return tombstone
+    record["associations"] = links
+    return replace(tombstone, data=orjson.dumps(record).decode(), known_fingerprint=None)
+
+
+def advances_modified(incoming: Incoming, stored: Stored | None) -> bool:
+    """Whether an unchanged ``incoming`` still carries a later modification time than the
+    stored copy (only an ignored property, or nothing visible, changed): the stored time
+    must move to it, or every full sync would find the record modified and fetch it again."""
+    return (
+        stored is not None
+        and incoming.modified_ms is not None
+        and (stored.modified_ms is None or incoming.modified_ms > stored.modified_ms)
+    )
 
 
 def prepare(

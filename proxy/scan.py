@@ -74,7 +74,7 @@ class FullScan:
                 return ScanPosition(phase, page.after) if page.after else ScanPosition(then)
 
             pages = self.pages(run, archived=archived, after=position.after, verify=scan.verify)
-            if not archived:  # tombstones keep their last associations
+            if not archived:  # a tombstone keeps the stored associations (ChangeIndex)
                 pages = self.fetcher.with_associations(run, pages)
             await ingest(run, pages, after)
             position = ScanPosition(then)

@@ -14,6 +14,7 @@ from proxy.api.errors import Handler, json_error
 from proxy.api.keys import CLIENT, SCHEDULER, SETTINGS, STORE
 from proxy.api.params import parse_int, parse_run_id
 from proxy.errors import BadRequest
+from proxy.store.held import ConfirmRefused
 from proxy.store.runs import RunRecord
 from proxy.store.scans import HeldDeletions
 from proxy.sync import MODES
@@ -145,11 +146,41 @@ def _held_run(request: web.Request) -> tuple[str, int]:
 
 
 async def confirm_deletions(request: web.Request) -> web.Response:
+    """Tombstone what the run held, except records seen or changed since (reported as
+    ``skipped``); 409 while a run or a scan of the object type is under way."""
     object_type, run_id = _held_run(request)
-    deleted = await request.app[STORE].apply_held_deletions(object_type, run_id)
-    if deleted is None:
+    outcome = await request.app[STORE].apply_held_deletions(object_type, run_id)
+    if outcome is None:
         return json_error(404, f"run {run_id} holds no deletions of {object_type}")
-    return web.json_response({"object": object_type, "run_id": run_id, "deleted": deleted})
+    if isinstance(outcome, ConfirmRefused):
+        running = outcome.running
+        body = {
+            "error": outcome.reason,
+            "running_run": (
+                {"id": running.run_id, "mode": running.mode, "started_at": _iso(running.started_at)}
+                if running is not None
+                else None
+            ),
+            "scan_in_progress": (
+                {"run_id": outcome.scan_run_id, "started_at": _iso(outcome.scan_started_at)}
+                if outcome.scan_run_id is not None
+                else None
+            ),
+        }
+        return web.json_response(body, status=409)
+    return web.json_response(
+        {
+            "object": object_type,
+            "run_id": run_id,
+            "deleted": outcome.deleted,
+            "already_deleted": outcome.already_deleted,
+            "skipped": {
+                "count": len(outcome.skipped),
+                "ids": outcome.skipped[:HELD_SAMPLE],
+                "why": "seen by a run, or changed, since they were held: kept live",
+            },
+        }
+    )
 
 
 async def discard_deletions(request: web.Request) -> web.Response:

@@ -544,11 +544,51 @@ def _admin_paths(settings: Settings) -> dict[str, Schema]:
                                 "object": {"type": "string"},
                                 "run_id": {"type": "integer"},
                                 "deleted": {"type": "integer", "minimum": 0},
+                                "already_deleted": {"type": "integer", "minimum": 0},
+                                "skipped": closed_object(
+                                    {
+                                        "count": {"type": "integer", "minimum": 0},
+                                        "ids": {"type": "array", "items": {"type": "string"}},
+                                        "why": {"type": "string"},
+                                    },
+                                    description="Held records seen by a run, or changed, "
+                                    "since they were held: kept live (the first 100 ids).",
+                                ),
                             }
                         ),
                     ),
                     "400": bad_request,
                     "404": error("That run holds no deletions of the object type."),
+                    "409": json_body(
+                        "Refused, nothing changed: a run of the object type is running, or "
+                        "a full scan is unfinished. Confirm again after it.",
+                        closed_object(
+                            {
+                                "error": {"type": "string"},
+                                "running_run": nullable(
+                                    closed_object(
+                                        {
+                                            "id": {"type": "integer"},
+                                            "mode": {"type": "string"},
+                                            "started_at": nullable(
+                                                {"type": "string", "format": "date-time"}
+                                            ),
+                                        }
+                                    )
+                                ),
+                                "scan_in_progress": nullable(
+                                    closed_object(
+                                        {
+                                            "run_id": {"type": "integer"},
+                                            "started_at": nullable(
+                                                {"type": "string", "format": "date-time"}
+                                            ),
+                                        }
+                                    )
+                                ),
+                            }
+                        ),
+                    ),
                 },
                 parameters=[_object_param(settings), held_run],
             )

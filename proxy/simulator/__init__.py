@@ -22,8 +22,9 @@ Module map: ``state`` (the account: one store per type, shared faults and limits
 types with their properties and values), ``schemas`` (custom objects), ``associations``
 (links between records and their types) and ``associations_api`` (the v4 batch read),
 ``seeding`` (links for a seeded process), ``search`` (search semantics and
-the 10,000-result cap), ``faults`` (fault switches), ``ratelimit`` (budgets), ``gate``
-(auth, limits and faults before each handler), ``handlers`` (HTTP endpoints), ``control``
+the 10,000-result cap), ``faults`` (fault switches), ``ratelimit`` (budgets), ``pause``
+(hold list requests mid-listing, in-process), ``gate`` (auth, limits and faults before
+each handler), ``handlers`` (HTTP endpoints), ``control``
 and ``mutate`` (the ``/_sim/`` routes that steer a simulator running as a process),
 ``requestlog`` (which client called when), ``catalogue`` and ``generate`` (property
 definitions and fake values), ``churn`` (the demo's background activity), ``__main__``

@@ -55,8 +55,10 @@ async def list_objects(request: web.Request) -> web.Response:
     """``GET /crm/v3/objects/{type}``: keyset pages in ascending id order.
 
     ``Faults.list_cut_after`` may end the listing early (see ``faults.py``); it counts the
-    pages of every type together."""
+    pages of every type together. ``sim.list_pause`` may hold the request first."""
     sim = request.app[SIMULATOR]
+    if sim.list_pause is not None:
+        await sim.list_pause.passing()
     store = store_for(request)
     query = request.query
     limit = parse_limit(query.get("limit"), default=LIST_DEFAULT_LIMIT, maximum=LIST_MAX_LIMIT)

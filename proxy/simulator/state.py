@@ -35,6 +35,7 @@ from .associations import AssociationGraph, AssociationType
 from .clock import Clock, ManualClock, WallClock
 from .faults import Faults
 from .object_types import ObjectTypes
+from .pause import ListPause
 from .requestlog import RequestLog
 from .schemas import DEFAULT_PORTAL_ID, FIRST_CUSTOM_TYPE_NUMBER, CustomObjectSchema
 from .schemas import define_custom_object as make_custom_object
@@ -93,6 +94,8 @@ class HubSpotSimulator:
         self.requests: Counter[str] = Counter()
         self.request_log = RequestLog()
         self.monotonic: Callable[[], float] = monotonic if monotonic is not None else time.monotonic
+        self.list_pause: ListPause | None = None
+        """When set, list requests wait there (``pause.py``): a scan held mid-listing."""
         self.malformed_served = 0
         """How many malformed responses were served; decides which kind comes next."""
         self.malformed_batch_reads_served = 0

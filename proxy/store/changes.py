@@ -23,11 +23,15 @@ from proxy.diff import (
     Fingerprinter,
     Incoming,
     Stored,
+    advances_modified,
     classify,
     needs_stored_fingerprint,
+    with_last_associations,
 )
 from proxy.errors import StoreError
+from proxy.store import held
 from proxy.store.database import ID_CHUNK, Database, utcnow
+from proxy.store.held import ConfirmRefused, ConfirmResult
 from proxy.store.leases import check_lease
 from proxy.store.record_text import stored_form, text_of
 from proxy.store.scans import save_position
@@ -229,9 +233,12 @@ class ChangeIndex:
         stored = await self.db.read(lambda conn: self._compared(conn, object_type, records))
         result = ApplyResult()
         for rec in records:
-            change = classify(rec, stored.get(rec.entity_id))
+            copy = stored.get(rec.entity_id)
+            change = classify(rec, copy)
             if change in (Change.CREATED, Change.UPDATED, Change.DELETED):
                 return None
+            if change is Change.UNCHANGED and advances_modified(rec, copy):
+                return None  # its stored modification time must move (no new number)
             result.count(change)
         return result
 
@@ -273,12 +280,17 @@ class ChangeIndex:
         result = ApplyResult()
         seq = self._lock_sequence(conn, object_type)
         stored = self._compared(conn, object_type, records)
+        records = self._keeping_associations(conn, object_type, records, stored)
         inserts: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []  # unchanged, but modified later than stored
         for rec in records:
-            change = classify(rec, stored.get(rec.entity_id))
+            copy = stored.get(rec.entity_id)
+            change = classify(rec, copy)
             result.count(change)
-            if change is Change.CREATED:
+            if change is Change.UNCHANGED and advances_modified(rec, copy):
+                moved.append({"b_id": rec.entity_id, "source_modified_ms": rec.modified_ms})
+            elif change is Change.CREATED:
                 inserts.append(
                     {
                         "object_type": object_type,
@@ -329,12 +341,43 @@ class ChangeIndex:
                 ),
                 changes,
             )
+        if moved:
+            # No new number and the same text: only an ignored property moved (or
+            # nothing visible), and the next full sync must not fetch it again for that.
+            conn.execute(
+                _update_by_id(object_type).values(
+                    source_modified_ms=sa.bindparam("source_modified_ms")
+                ),
+                moved,
+            )
         if run_id is not None:
             self._record_sightings(conn, object_type, run_id, [r.entity_id for r in records])
         self._save_sequence(conn, object_type, seq)
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
         return result
+
+    def _keeping_associations(
+        self,
+        conn: sa.Connection,
+        object_type: str,
+        records: Sequence[Incoming],
+        stored: Mapping[str, Stored],
+    ) -> Sequence[Incoming]:
+        """``records``, the archived copies that tombstone a live one carrying that copy's
+        associations (the tombstone keeps its last known data: DESIGN.md)."""
+        dying = {
+            r.entity_id: r
+            for r in records
+            if r.deleted and (copy := stored.get(r.entity_id)) is not None and not copy.deleted
+        }
+        if not dying:
+            return records
+        kept = {
+            entity_id: with_last_associations(dying[entity_id], text_of(data))
+            for entity_id, data in _by_ids(conn, object_type, list(dying), entities.c.data)
+        }
+        return [kept.get(r.entity_id, r) if r.deleted else r for r in records]
 
     def _record_sightings(
         self, conn: sa.Connection, object_type: str, run_id: int, ids: list[str]
@@ -426,23 +469,19 @@ class ChangeIndex:
         ids: Sequence[str],
         now: datetime,
         run_id: int | None = None,
+        seq: _Sequence | None = None,
     ) -> ApplyResult:
+        """Tombstone those of ``ids`` that are live, under the sequence lock (``seq``: taken
+        already by the caller's transaction)."""
         result = ApplyResult()
         if not ids:
             return result
-        seq = self._lock_sequence(conn, object_type)
-        live = (
-            conn.execute(
-                sa.select(entities.c.entity_id)
-                .where(
-                    entities.c.object_type == object_type,
-                    entities.c.entity_id.in_(ids),
-                    entities.c.deleted.is_(False),
-                )
-                .order_by(entities.c.entity_id)
-            )
-            .scalars()
-            .all()
+        if seq is None:
+            seq = self._lock_sequence(conn, object_type)
+        live = sorted(
+            entity_id
+            for entity_id, deleted in _by_ids(conn, object_type, list(ids), entities.c.deleted)
+            if not deleted
         )
         if live:
             conn.execute(
@@ -459,6 +498,34 @@ class ChangeIndex:
         if seq.first_given is not None:
             result.first_seq, result.last_seq = seq.first_given, seq.last
         return result
+
+    async def confirm_held(
+        self, object_type: str, run_id: int
+    ) -> ConfirmResult | ConfirmRefused | None:
+        """An operator confirmed the deletions run ``run_id`` held. In one transaction under
+        the sequence lock: refuse while a run or a scan could still hold sightings the
+        mirror has not got (``held.refusal``), keep those seen or changed since they were
+        held, tombstone the rest, and drop the run's held set. None when the run holds
+        nothing (any more)."""
+
+        def write(conn: sa.Connection) -> ConfirmResult | ConfirmRefused | None:
+            # The lock first: a scan that begins writes this row, so it waits for us (and
+            # one that began before is seen by the checks below).
+            seq = self._lock_sequence(conn, object_type)
+            if not held.holds(conn, object_type, run_id):
+                return None
+            refused = held.refusal(conn, object_type)
+            if refused is not None:
+                return refused
+            result = ConfirmResult()
+            doomed = held.decide(conn, object_type, run_id, result)
+            done = self._tombstone(conn, object_type, doomed, utcnow(), run_id, seq=seq)
+            result.deleted = done.deleted
+            result.first_seq, result.last_seq = done.first_seq, done.last_seq
+            held.release(conn, object_type, run_id)
+            return result
+
+        return await self.db.write(write)
 
     async def unseen_live_ids(self, object_type: str, scan_id: int) -> list[str]:
         """Live records no run has seen since run ``scan_id`` began its scan: the candidates

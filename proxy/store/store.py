@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from proxy.store.changes import ChangeIndex
 from proxy.store.database import Database
 from proxy.store.engine import create_engine
+from proxy.store.held import ConfirmRefused, ConfirmResult
 from proxy.store.leases import Leases
 from proxy.store.reads import FeedReader
 from proxy.store.run_writer import RunWriter
@@ -47,15 +48,11 @@ class Store:
         run_id = await self.runs.start(object_type, mode, trigger, owner)
         return self.writer(object_type, run_id, owner=owner)
 
-    async def apply_held_deletions(self, object_type: str, run_id: int) -> int | None:
+    async def apply_held_deletions(
+        self, object_type: str, run_id: int
+    ) -> ConfirmResult | ConfirmRefused | None:
         """An operator confirmed the deletions run ``run_id`` held: tombstone those still
-        live and unseen since (a record some later run saw again stays). None when that run
-        holds nothing (any more)."""
-        ids = await self.scans.held_ids(object_type, run_id)
-        if not ids:
-            return None
-        result = await self.changes.mark_deleted(
-            object_type, ids, run_id=run_id, unseen_since=run_id
-        )
-        await self.scans.release_held(object_type, run_id)
-        return result.deleted
+        live and neither seen nor changed since (``ChangeIndex.confirm_held``); refused
+        while a run or a scan of the object type is under way. None when that run holds
+        nothing (any more)."""
+        return await self.changes.confirm_held(object_type, run_id)

@@ -112,3 +112,29 @@ async def test_a_count_gap_the_reconciliation_cannot_explain_is_not_chased_again
     queued = [r for r in runs if r["trigger"] == "check"]
     assert len(queued) == 1 and first.id < queued[0]["id"] < second.id
     assert (queued[0]["status"], queued[0]["deleted"]) == ("succeeded", 0)
+
+
+async def test_a_tombstone_keeps_the_record_s_last_associations(make_rig: RigFactory) -> None:
+    """The archived copy is fetched without associations (HubSpot's are of live records):
+    the tombstone keeps the ones the mirror held (issue 16, item 7), from the deletion
+    check and from a full sync's archived listing alike."""
+    sim = HubSpotSimulator()
+    contacts = sim.create_contacts(20)
+    companies = sim.objects("companies").create(2)
+    for contact_id in contacts[:2]:
+        sim.associate("contacts", contact_id, "companies", companies[0])
+    rig = await make_rig(sim, OBJECT_TYPES="contacts,companies", ASSOCIATIONS="contacts=companies")
+    await rig.sync("full")
+    mark = await rig.last_updated()
+    sim.archive(contacts[0])
+    assert (await rig.sync("deletions")).deleted == 1
+    sim.archive(contacts[1])
+    assert (await rig.sync("full")).deleted == 1
+    tombstones = await rig.feed(since=mark)
+    assert [(e["_id"], e["_deleted"]) for e in tombstones] == [
+        (contacts[0], True),
+        (contacts[1], True),
+    ]
+    for entity in tombstones:
+        links = entity["associations"]["companies"]["results"]
+        assert [link["id"] for link in links] == [companies[0]], entity

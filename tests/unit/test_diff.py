@@ -68,21 +68,28 @@ def test_a_null_property_is_the_same_content_as_an_absent_one(
     assert fp(without) == fp(with_null)
 
 
-@given(records, keys, values)
-def test_properties_outside_the_mirrored_set_never_matter(
-    record: dict[str, Any], key: str, value: Any
+@given(records, keys, values, values)
+def test_a_property_outside_the_mirrored_set_counts_by_its_presence_only(
+    record: dict[str, Any], key: str, value: Any, other: Any
 ) -> None:
     """A record stored before a property was excluded (or while every property was
-    included) compares equal to the same record fetched without it."""
+    included) differs from the same record fetched without it, so it is rewritten without
+    it (issue 16, item 6); which value it held does not matter."""
     stored = {**record, "properties": {**record["properties"], key: value}}
+    restored = {**record, "properties": {**record["properties"], key: other}}
     fetched = {**record, "properties": {k: v for k, v in record["properties"].items() if k != key}}
-    excluding = Fingerprinter(exclude=frozenset({key}))
-    assert excluding(stored) == excluding(fetched)
     kept = (set(record["properties"]) - {key}) | {"\x00"}  # never empty: empty means all
-    including = Fingerprinter(include=frozenset(kept))
-    assert including(stored) == including(fetched)
-    always = Fingerprinter(include=frozenset(kept), always_kept=frozenset({key}))
-    assert (always(stored) == always(fetched)) == (value is None)
+    for narrowed in (
+        Fingerprinter(exclude=frozenset({key})),
+        Fingerprinter(include=frozenset(kept)),
+        Fingerprinter(include=frozenset(kept), always_kept=frozenset({key})),
+    ):
+        assert (narrowed(stored) == narrowed(fetched)) == (value is None)
+    excluding = Fingerprinter(exclude=frozenset({key}))
+    assert (excluding(stored) == excluding(restored)) == ((value is None) == (other is None))
+    # An ignored property is served but never compared, whatever the lists say.
+    ignoring = Fingerprinter(exclude=frozenset({key}), ignored_properties=frozenset({key}))
+    assert ignoring(stored) == ignoring(fetched)
 
 
 def test_the_signature_follows_every_setting_the_fingerprint_depends_on() -> None:
