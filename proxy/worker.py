@@ -101,33 +101,51 @@ class LeaseKeeper:
         return self.ttl.total_seconds() / 4
 
     async def try_acquire(self) -> bool:
+        asked_at = time.monotonic()
         if await self.store.leases.acquire(self.object_type, self.owner, self.ttl):
             if not self.held:
                 log.info("%s: this process now runs its syncs (%s)", self.object_type, self.owner)
             self.held = True
-            self._renewed_at = time.monotonic()
+            self._renewed_at = asked_at
             self.acquired.set()
         return self.held
 
     async def keep(self) -> None:
-        """Renew (or try to take) the lease every quarter of its lifetime, for ever."""
+        """Renew (or try to take) the lease every quarter of its lifetime, for ever.
+
+        Each beat's database calls are bounded by that quarter: a call that hangs (a lock
+        that is never granted, a connection whose peer went silent) must not keep this
+        process believing it holds a lease that expires meanwhile. Not renewed for three
+        quarters of the lifetime, the lease is given up here before any other process may
+        take it over, so two processes never both say they hold it."""
         while True:
             try:
-                await self._beat()
+                async with asyncio.timeout(self.interval):
+                    await self._beat()
             except Exception as exc:
-                log.warning("%s: lease renewal failed: %s", self.object_type, exc)
-                if self.held and time.monotonic() - self._renewed_at > self.ttl.total_seconds():
-                    self._lose("its lease could not be renewed (database unreachable)")
+                why = (
+                    f"no answer within {self.interval:.1f} s"
+                    if isinstance(exc, TimeoutError)
+                    else str(exc)
+                )
+                log.warning("%s: lease renewal failed: %s", self.object_type, why)
+            if self.held and time.monotonic() - self._renewed_at > self.give_up_after:
+                self._lose("its lease could not be renewed (the database did not answer)")
             await asyncio.sleep(self.interval)
+
+    @property
+    def give_up_after(self) -> float:
+        return self.ttl.total_seconds() - self.interval
 
     async def _beat(self) -> None:
         if not self.held:
             await self.try_acquire()
             return
+        asked_at = time.monotonic()  # the lease runs from no later than this
         if not await self.store.leases.renew(self.object_type, self.owner, self.ttl):
             self._lose("another process took over its lease")
             return
-        self._renewed_at = time.monotonic()
+        self._renewed_at = asked_at
         if self.run_id is not None:
             await self.store.runs.heartbeat(self.run_id)
 

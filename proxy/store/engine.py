@@ -47,6 +47,12 @@ def to_async_url(url: str) -> sa.URL:
 
 # libpq's connection parameters (what managed Postgres services document) that asyncpg
 # takes under other names, or not in the URL at all.
+# No statement on Postgres waits longer than this (asyncpg cancels it on the server): a call
+# that hangs (a lock never granted, a peer gone silent) fails its run instead of holding it,
+# and the locks it took, for ever. The longest legitimate statements (ANALYZE of a large
+# mirror, a migration's index build on millions of rows) take seconds to a minute.
+STATEMENT_TIMEOUT_S = 300.0
+
 _SSL_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword")
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -108,6 +114,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         _configure_sqlite(engine.sync_engine)
         return engine
     async_url, connect_args = postgres_connect_args(async_url)
+    connect_args.setdefault("command_timeout", STATEMENT_TIMEOUT_S)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     engine = create_async_engine(async_url, **kwargs)
