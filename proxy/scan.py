@@ -82,9 +82,12 @@ class FullScan:
         try:
             await self._confirm_absences(run, scan)
         except ListingIncomplete:
-            await self.store.scans.abandon(object_type)  # what it saw cannot be trusted
+            # What it saw cannot be trusted.
+            await self.store.scans.abandon(object_type, owner=run.writer.owner)
             raise
-        await self.store.scans.complete(object_type, fetch_signature if scan.verify else None)
+        await self.store.scans.complete(
+            object_type, fetch_signature if scan.verify else None, owner=run.writer.owner
+        )
         return scan
 
     async def pages(
@@ -135,7 +138,7 @@ class FullScan:
             scan = None
         if scan is None:
             scan = await self.store.scans.begin(
-                object_type, run_id, verify=verify, signature=signature
+                object_type, run_id, verify=verify, signature=signature, owner=run.writer.owner
             )
         else:
             log.info(
@@ -154,7 +157,7 @@ class FullScan:
         object_type, scan_id = run.spec.name, scan.scan_id
         unseen = await self.store.changes.unseen_live_ids(object_type, scan_id)
         if not unseen:
-            await self.store.scans.release_held(object_type)
+            await self.store.scans.release_held(object_type, owner=run.writer.owner)
             return
         live_before = await self.store.changes.live_count(object_type)
         began_ms = int(scan.started_at.timestamp() * 1000)
@@ -187,11 +190,13 @@ class FullScan:
         if merged:  # named in a merge result: evidence enough, never held
             await run.writer.tombstone_unseen(merged, scan_id)
         if not missing:
-            await self.store.scans.release_held(object_type)
+            await self.store.scans.release_held(object_type, owner=run.writer.owner)
             return
         share = 100 * len(missing) / max(live_before, 1)
         if len(missing) > MASS_DELETE_MIN and share > self.settings.mass_delete_percent:
-            await self.store.scans.hold(object_type, run.writer.run_id, sorted(missing))
+            await self.store.scans.hold(
+                object_type, run.writer.run_id, sorted(missing), owner=run.writer.owner
+            )
             run.writer.counts.held = len(missing)
             log.warning(
                 "run %d: %d confirmed deletions of %s (%.1f%% of %d live) exceed "
@@ -200,5 +205,5 @@ class FullScan:
                 self.settings.mass_delete_percent,
             )  # fmt: skip
             return
-        await self.store.scans.release_held(object_type)
+        await self.store.scans.release_held(object_type, owner=run.writer.owner)
         await run.writer.tombstone_unseen(missing, scan_id)

@@ -242,7 +242,7 @@ class SyncRunner:
         )
         # Everything modified before the scan began was listed; later edits are found by
         # searching from there (the overlap also covers clock skew and search lag).
-        await self._advance_watermark(run.spec.name, scan.started_at - self.overlap)
+        await self._advance_watermark(run, scan.started_at - self.overlap)
 
     async def _check_deletions(self, run: RunContext) -> None:
         """Bring deletions to the feed between full syncs. Archives: list the recycle bin
@@ -293,8 +293,10 @@ class SyncRunner:
         searched = self._searched(run, since_ms, until_ms)
         await ingest(run, self.fetcher.with_associations(run, searched))
         # Edits older than start - overlap are in the index by now and were read above.
-        await self._advance_watermark(object_type, run.started - self.overlap)
-        await self.store.changes.mark_incremental_done(object_type, self.clock())
+        await self._advance_watermark(run, run.started - self.overlap)
+        await self.store.changes.mark_incremental_done(
+            object_type, self.clock(), owner=run.writer.owner
+        )
 
     async def _searched(
         self, run: RunContext, since_ms: int, until_ms: int
@@ -308,11 +310,12 @@ class SyncRunner:
             fetched.total = page.total
             yield fetched
 
-    async def _advance_watermark(self, object_type: str, candidate: datetime) -> None:
+    async def _advance_watermark(self, run: RunContext, candidate: datetime) -> None:
+        object_type = run.spec.name
         status = await self.store.reader.object_status(object_type)
         current = status.watermark if status else None
         if current is None or candidate > current:
-            await self.store.changes.set_watermark(object_type, candidate)
+            await self.store.changes.set_watermark(object_type, candidate, owner=run.writer.owner)
 
 
 def _ms(moment: datetime) -> int:

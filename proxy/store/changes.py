@@ -606,17 +606,31 @@ class ChangeIndex:
 
     # --- object state -------------------------------------------------------------------------
 
-    async def _update_state(self, object_type: str, **values: Any) -> None:
+    async def _update_state(
+        self, object_type: str, owner: str | None = None, **values: Any
+    ) -> None:
+        """Update the object type's state; with ``owner``, only while it holds the object
+        type's lease (a run's writes)."""
         statement = (
             object_state.update().where(object_state.c.object_type == object_type).values(**values)
         )
-        await self.db.write(lambda conn: conn.execute(statement))
 
-    async def set_watermark(self, object_type: str, watermark: datetime) -> None:
-        await self._update_state(object_type, watermark=watermark)
+        def write(conn: sa.Connection) -> None:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
+            conn.execute(statement)
 
-    async def mark_incremental_done(self, object_type: str, at: datetime) -> None:
-        await self._update_state(object_type, last_incremental_sync_at=at)
+        await self.db.write(write)
+
+    async def set_watermark(
+        self, object_type: str, watermark: datetime, *, owner: str | None = None
+    ) -> None:
+        await self._update_state(object_type, owner, watermark=watermark)
+
+    async def mark_incremental_done(
+        self, object_type: str, at: datetime, *, owner: str | None = None
+    ) -> None:
+        await self._update_state(object_type, owner, last_incremental_sync_at=at)
 
 
 def _by_ids(

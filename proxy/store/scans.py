@@ -17,6 +17,7 @@ import orjson
 import sqlalchemy as sa
 
 from proxy.store.database import ID_CHUNK, Database, utcnow
+from proxy.store.leases import check_lease
 from proxy.store.schema import held_deletions, object_state
 
 # Where a scan stands: listing the live records, then the archived ones, then done listing
@@ -98,13 +99,20 @@ class FullScans:
         )
 
     async def begin(
-        self, object_type: str, run_id: int, *, verify: bool, signature: str | None = None
+        self,
+        object_type: str,
+        run_id: int,
+        *,
+        verify: bool,
+        signature: str | None = None,
+        owner: str | None = None,
     ) -> ScanState:
         """Start a new scan with run ``run_id``, from the beginning of the live listing; a
         verifying one fetches under the content settings ``signature``."""
         state = ScanState(run_id, ScanPosition(), utcnow(), verify, signature if verify else None)
         await self._set(
             object_type,
+            owner,
             scan_run_id=run_id,
             scan_position=state.position.to_json(),
             scan_started_at=state.started_at,
@@ -120,10 +128,11 @@ class FullScans:
         )
         return await self.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
 
-    async def abandon(self, object_type: str) -> None:
+    async def abandon(self, object_type: str, *, owner: str | None = None) -> None:
         """Forget the scan in progress: the next full run starts a new one."""
         await self._set(
             object_type,
+            owner,
             scan_run_id=None,
             scan_position=None,
             scan_started_at=None,
@@ -131,7 +140,9 @@ class FullScans:
             scan_signature=None,
         )
 
-    async def complete(self, object_type: str, fetch_signature: str | None = None) -> None:
+    async def complete(
+        self, object_type: str, fetch_signature: str | None = None, *, owner: str | None = None
+    ) -> None:
         """The scan listed everything and its deletions are decided: the mirror is complete
         (the feed may answer from now on) and no scan is in progress. A verifying scan
         fetched every record under ``fetch_signature``'s settings."""
@@ -141,6 +152,7 @@ class FullScans:
             values["fetch_signature"] = fetch_signature
         await self._set(
             object_type,
+            owner,
             first_full_sync_at=sa.func.coalesce(object_state.c.first_full_sync_at, now),
             last_full_sync_at=now,
             scan_run_id=None,
@@ -151,19 +163,31 @@ class FullScans:
             **values,
         )
 
-    async def _set(self, object_type: str, **values: Any) -> None:
+    async def _set(self, object_type: str, owner: str | None, **values: Any) -> None:
+        """Update the object type's scan state; with ``owner``, only while it holds the
+        object type's lease (a run's writes)."""
         statement = (
             object_state.update().where(object_state.c.object_type == object_type).values(**values)
         )
-        await self.db.write(lambda conn: conn.execute(statement))
+
+        def write(conn: sa.Connection) -> None:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
+            conn.execute(statement)
+
+        await self.db.write(write)
 
     # --- held deletions ---------------------------------------------------------------------
 
-    async def hold(self, object_type: str, run_id: int, ids: list[str]) -> None:
+    async def hold(
+        self, object_type: str, run_id: int, ids: list[str], *, owner: str | None = None
+    ) -> None:
         """Replace the object type's held deletions with ``ids``, held by run ``run_id``."""
         now = utcnow()
 
         def write(conn: sa.Connection) -> None:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
             conn.execute(held_deletions.delete().where(held_deletions.c.object_type == object_type))
             for start in range(0, len(ids), ID_CHUNK):
                 conn.execute(
@@ -211,9 +235,18 @@ class FullScans:
         )
         return await self.db.read(lambda conn: [row[0] for row in conn.execute(query)])
 
-    async def release_held(self, object_type: str, run_id: int | None = None) -> int:
-        """Drop the held deletions (all, or only run ``run_id``'s); how many were dropped."""
+    async def release_held(
+        self, object_type: str, run_id: int | None = None, *, owner: str | None = None
+    ) -> int:
+        """Drop the held deletions (all, or only run ``run_id``'s); how many were dropped.
+        With ``owner`` (a run's write), only while it holds the object type's lease."""
         statement = held_deletions.delete().where(held_deletions.c.object_type == object_type)
         if run_id is not None:
             statement = statement.where(held_deletions.c.run_id == run_id)
-        return await self.db.write(lambda conn: int(conn.execute(statement).rowcount))
+
+        def write(conn: sa.Connection) -> int:
+            if owner is not None:
+                check_lease(conn, object_type, owner)
+            return int(conn.execute(statement).rowcount)
+
+        return await self.db.write(write)

@@ -9,11 +9,12 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from proxy.api.keys import SCHEDULER
 from proxy.simulator import HubSpotSimulator
 from proxy.store import Store
-from proxy.store.schema import sightings, sync_runs
+from proxy.store.schema import leases, sightings, sync_runs
 from tests.helpers import base_of, contact, incoming, wait_until
 from tests.sync.conftest import RigFactory
 
@@ -214,3 +215,79 @@ async def test_a_new_holder_closes_the_run_a_killed_holder_left_running(
 
     await wait_until(closed, what="the orphaned run to be closed")
     assert await rig.store.runs.waiting("contacts") == []
+
+
+async def test_every_state_write_of_a_run_checks_the_lease(store: Store) -> None:
+    """Not only pages: the scan's state, held deletions, the watermark and the incremental
+    stamp a run writes are all refused once another process holds the lease."""
+    from proxy.errors import LeaseLost
+
+    ttl = timedelta(seconds=30)
+    assert await store.leases.acquire("contacts", "me", ttl)
+    writer = await store.begin_run("contacts", owner="me")
+    scan = await store.scans.begin("contacts", writer.run_id, verify=False, owner="me")
+    await store.scans.hold("contacts", writer.run_id, ["1", "2"], owner="me")
+    before = await store.reader.object_status("contacts")
+    await store.leases.release("contacts", "me")
+    assert await store.leases.acquire("contacts", "someone-else", ttl)
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    writes = {
+        "begin": store.scans.begin("contacts", writer.run_id, verify=True, owner="me"),
+        "complete": store.scans.complete("contacts", "signature", owner="me"),
+        "abandon": store.scans.abandon("contacts", owner="me"),
+        "hold": store.scans.hold("contacts", writer.run_id, ["3"], owner="me"),
+        "release_held": store.scans.release_held("contacts", owner="me"),
+        "set_watermark": store.changes.set_watermark("contacts", later, owner="me"),
+        "mark_incremental_done": store.changes.mark_incremental_done("contacts", later, owner="me"),
+    }
+    for name, write in writes.items():
+        with pytest.raises(LeaseLost, match="someone-else"):
+            await write
+        assert await store.reader.object_status("contacts") == before, name
+    held = await store.scans.held("contacts")
+    assert held is not None and held.sample == ["1", "2"]
+    current = await store.scans.current("contacts")
+    assert current is not None and current.scan_id == scan.scan_id
+
+
+async def test_an_incremental_run_that_lost_its_lease_leaves_the_watermark(
+    make_rig: RigFactory,
+) -> None:
+    sim = HubSpotSimulator()
+    sim.create_contacts(10)
+    rig = await make_rig(sim, LEASE_SECONDS="600")  # the keeper will not notice in time
+    await rig.sync("full")
+    before = await rig.store.reader.object_status("contacts")
+    assert before is not None and before.watermark is not None
+    sim.faults.delay_seconds = 1.0  # the run's search is in flight for a second
+    resp = await rig.client.post(
+        "/admin/resync?object=contacts&mode=incremental",
+        headers={"Authorization": "Bearer admin-token-for-tests"},
+    )
+    run_id = (await resp.json())["run_id"]
+
+    async def running() -> bool:
+        run = await rig.store.runs.get(run_id)
+        return run is not None and run.status == "running"
+
+    await wait_until(running, what="the incremental run")
+    # Another process takes the lease over while the run waits for HubSpot.
+    await rig.store.db.write(
+        lambda conn: conn.execute(
+            sa.update(leases)
+            .where(leases.c.object_type == "contacts")
+            .values(owner="someone-else", expires_at=datetime.now(UTC) + timedelta(hours=1))
+        )
+    )
+    await rig.scheduler.idle()
+    sim.faults.delay_seconds = 0
+    run = await rig.store.runs.get(run_id)
+    assert run is not None and run.status == "interrupted", run
+    assert "no longer holds" in (run.error or "")
+    after = await rig.store.reader.object_status("contacts")
+    assert after is not None
+    assert (after.watermark, after.last_incremental_sync_at) == (
+        before.watermark,
+        before.last_incremental_sync_at,
+    )
