@@ -4,12 +4,14 @@ in a row is named at once, and a fetching run counts as alive only while it comm
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from proxy.simulator import HubSpotSimulator
+from proxy.simulator.pause import ListPause
 from proxy.store.schema import sync_runs
 from tests.helpers import age_runs, wait_until
 from tests.sync.conftest import Rig, RigFactory
@@ -103,10 +105,12 @@ async def test_a_running_scan_is_alive_while_it_commits_pages_and_not_when_it_ha
 ) -> None:
     sim = HubSpotSimulator()
     sim.create_contacts(20)
-    rig = await make_rig(sim, SYNC_STALE_SECONDS="600", HUBSPOT_TIMEOUT_SECONDS="300")
+    rig = await make_rig(sim, SYNC_STALE_SECONDS="600")
     assert (await rig.sync("full")).status == "succeeded"
     await age_runs(rig.store, hours=2)
     sim.create_contacts(600)  # new records: the next full scan writes page after page
+    # The listing's third page waits until released (the scan reads a page ahead).
+    sim.list_pause = pause = ListPause(after_pages=2)
     resp = await rig.client.post(
         "/admin/resync?object=contacts&mode=full",
         headers={"Authorization": "Bearer admin-token-for-tests"},
@@ -118,7 +122,7 @@ async def test_a_running_scan_is_alive_while_it_commits_pages_and_not_when_it_ha
         return run is not None and run.progress_at is not None
 
     await wait_until(committed_a_page, what="the scan's first committed page")
-    sim.faults.delay_seconds = 600  # HubSpot stops answering; the process keeps beating
+    await asyncio.wait_for(pause.reached.wait(), timeout=30)  # HubSpot stops answering
     try:
         # Began two hours ago, but committed a page just now: a long scan, not an outage.
         await _set_run_times(rig, run_id, started_at=2)
@@ -133,4 +137,7 @@ async def test_a_running_scan_is_alive_while_it_commits_pages_and_not_when_it_ha
         run = await rig.store.runs.get(run_id)
         assert run is not None and run.status == "running"
     finally:
-        sim.faults.delay_seconds = 0
+        pause.release()
+    await rig.scheduler.idle()
+    assert (await rig.store.runs.get(run_id)).status == "succeeded"  # type: ignore[union-attr]
+    assert (await rig.client.get("/health")).status == 200
