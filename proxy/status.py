@@ -15,6 +15,7 @@ from proxy.object_names import mirrored_names
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
 from proxy.store.runs import COALESCED, RunRecord
+from proxy.sync_health import run_log_health
 
 
 def _when(value: datetime | None) -> str:
@@ -83,14 +84,17 @@ async def print_status(
             "watermark",
             "last full sync",
             "last incremental",
+            "sync",
         ):
             objects.add_column(column)
         named = await mirrored_names(store, settings.object_types)
         for object_type in (named.get(t, t) for t in settings.object_types):
             st = await store.reader.object_status(object_type, counts=True)
             if st is None:
-                objects.add_row(object_type, "no", "-", "-", "-", "-", "-", "-")
+                objects.add_row(object_type, "no", "-", "-", "-", "-", "-", "-", "-")
                 continue
+            # The run log's verdict (what /health says beyond this process's own worker).
+            health = await run_log_health(store, settings, object_type, counting_from=None)
             objects.add_row(
                 object_type,
                 "yes" if st.ready else "no",
@@ -100,6 +104,7 @@ async def print_status(
                 _when(st.watermark),
                 _when(st.last_full_sync_at),
                 _when(st.last_incremental_sync_at),
+                "; ".join(health.problems) or "ok",
             )
         console.print(objects)
         table = Table(title=f"last {runs} runs")

@@ -56,12 +56,22 @@ class ObjectHealth:
         }
 
 
-async def object_health(
-    store: Store, scheduler: SyncScheduler, settings: Settings, object_type: str
-) -> ObjectHealth:
+@dataclass
+class RunLogHealth:
+    """What the run log says of an object type's syncing, whichever process runs it."""
+
+    syncing: bool  # a run is running with a fresh heartbeat
+    last_success_at: datetime | None  # of a run that fetches records
+    problems: list[str]
+
+
+async def run_log_health(
+    store: Store, settings: Settings, object_type: str, *, counting_from: datetime | None
+) -> RunLogHealth:
+    """Judge the runs of ``object_type`` from the database alone. ``counting_from``: when
+    staleness starts to count if no fetching run ever succeeded (the process's start;
+    None: not judged then)."""
     now = datetime.now(UTC)
-    worker = scheduler.workers.get(object_type)
-    lease = await store.leases.holder(object_type)
     last = await store.runs.last(object_type, modes=FETCHING, status=SUCCEEDED)
     fresh = now - timedelta(seconds=settings.lease_seconds)
     running = [
@@ -69,28 +79,14 @@ async def object_health(
         for r in await store.runs.waiting(object_type)
         if r.status == RUNNING and r.heartbeat_at is not None and r.heartbeat_at >= fresh
     ]
-    syncing = bool(running)
-    held = await store.scans.held(object_type, sample=0)
-    health = ObjectHealth(
-        object_type=object_type,
-        worker_alive=bool(worker and worker.alive),
-        holds_lease=bool(worker and worker.lease.held),
-        syncing=syncing,
-        lease_owner=lease.owner if lease else None,
-        last_success_at=last.finished_at if last else None,
-        held_deletions=held.count if held else 0,
-    )
-    if worker is None or not worker.alive:
-        health.problems.append("the sync worker of this process is not running")
-    if worker is not None and worker.configuration_error:
-        health.problems.append(f"the last run failed on a setting: {worker.configuration_error}")
+    health = RunLogHealth(bool(running), last.finished_at if last else None, [])
     repeated = await _repeated_failure(store, object_type)
     if repeated:
         health.problems.append(repeated)
     stale_after = settings.stale_after_seconds
-    if stale_after:
+    since = health.last_success_at or counting_from
+    if stale_after and since is not None:
         moving = [r for r in running if r.mode in FETCHING and _moved_within(r, now, stale_after)]
-        since = health.last_success_at or scheduler.started_at
         if not moving and (now - since).total_seconds() > stale_after:
             what = f"since {since.isoformat()}" if health.last_success_at else "since the start"
             stuck = [r for r in running if r.mode in FETCHING]
@@ -104,6 +100,30 @@ async def object_health(
                 f"no run that fetches records (full, verify, incremental) has succeeded {what} "
                 f"(more than SYNC_STALE_SECONDS={stale_after}){hangs}"
             )
+    return health
+
+
+async def object_health(
+    store: Store, scheduler: SyncScheduler, settings: Settings, object_type: str
+) -> ObjectHealth:
+    worker = scheduler.workers.get(object_type)
+    lease = await store.leases.holder(object_type)
+    held = await store.scans.held(object_type, sample=0)
+    runs = await run_log_health(store, settings, object_type, counting_from=scheduler.started_at)
+    health = ObjectHealth(
+        object_type=object_type,
+        worker_alive=bool(worker and worker.alive),
+        holds_lease=bool(worker and worker.lease.held),
+        syncing=runs.syncing,
+        lease_owner=lease.owner if lease else None,
+        last_success_at=runs.last_success_at,
+        held_deletions=held.count if held else 0,
+    )
+    if worker is None or not worker.alive:
+        health.problems.append("the sync worker of this process is not running")
+    if worker is not None and worker.configuration_error:
+        health.problems.append(f"the last run failed on a setting: {worker.configuration_error}")
+    health.problems.extend(runs.problems)
     return health
 
 

@@ -62,6 +62,27 @@ async def test_sync_status_and_db_commands(
     assert code == 0 and "(head)" in out
 
 
+async def test_status_says_when_syncing_has_stopped_working(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    """The run log's verdict, as /health gives it, read from the database alone."""
+    sim, url = simulator
+    env = {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": url, "DATABASE_URL": database_url}
+    assert (await run_cli("sync", "--full", env=env))[0] == 0
+    code, out = await run_cli("status", env=env)
+    assert code == 0, out
+    [row] = [line for line in out.splitlines() if "contacts" in line and "yes" in line]
+    assert row.rstrip(" │|").endswith("ok"), row
+    sim.update(sim.live_ids()[0], {"firstname": "Changed"})
+    sim.faults.malformed_batch_read_next = 100  # every batch read is rejected
+    for _ in range(3):
+        code, out = await run_cli("sync", env=env)
+        assert code == 1 and "BadPage" in out, out
+    code, out = await run_cli("status", env=env)
+    assert code == 0, out
+    assert "failed the same way" in out and "BadPage" in out
+
+
 async def test_sync_names_a_custom_object_given_by_id(
     simulator: tuple[HubSpotSimulator, str], database_url: str
 ) -> None:
