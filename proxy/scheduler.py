@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from proxy.config import Settings
-from proxy.errors import ConfigError, UnknownObjectType
+from proxy.config import Settings, cron_trigger
+from proxy.errors import UnknownObjectType
 from proxy.store import Store
 from proxy.sync import DELETIONS, FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
 from proxy.worker import SyncWorker, process_owner, wait_for_event
@@ -30,13 +29,6 @@ log = logging.getLogger(__name__)
 # A scheduled full sync whose time passed while the process was busy (an event loop stalled,
 # a machine suspended) still runs if it is at most this late; missed runs coalesce into one.
 FULL_MISFIRE_GRACE_S = 6 * 3600
-
-
-def cron_trigger(cron: str, setting: str) -> CronTrigger:
-    try:
-        return CronTrigger.from_crontab(cron, timezone=UTC)
-    except ValueError as exc:
-        raise ConfigError(f"{setting}: {exc}") from None
 
 
 class SyncScheduler:
