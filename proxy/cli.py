@@ -11,9 +11,9 @@ import traceback
 from collections.abc import Sequence
 
 from proxy.config import SETTINGS, Setting, Settings, load_settings, object_type_name, require
-from proxy.diagnose import diagnose
+from proxy.diagnose import check_can_listen, diagnose
 from proxy.errors import ConfigError, ProxyError
-from proxy.logs import setup_logging
+from proxy.logs import scrubber, setup_logging
 
 log = logging.getLogger("proxy")
 
@@ -124,11 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings is None:
             raise
         found = diagnose(exc, settings.database_url, settings.host, settings.port)
+        # The traceback goes to stderr, past the log's scrubber: scrub it here (a driver's
+        # error may echo the database URL, password and all).
+        trace = scrubber(settings).scrub("".join(traceback.format_exception(exc)))
         if found is None:  # not a mistake we know how to explain: the traceback says most
-            raise
+            print(trace, end="", file=sys.stderr)
+            return 1
         print(f"change-proxy: {found.message}", file=sys.stderr)
         if settings.log_level.upper() == "DEBUG":
-            traceback.print_exception(exc, file=sys.stderr)
+            print(trace, end="", file=sys.stderr)
         else:
             print("(LOG_LEVEL=DEBUG prints the traceback)", file=sys.stderr)
         return found.exit_code
@@ -186,6 +190,7 @@ def _serve(settings: Settings) -> int:
     from proxy.object_names import name_custom_objects
 
     require(settings, "HUBSPOT_ACCESS_TOKEN")
+    check_can_listen(settings.host, settings.port)  # before any database is touched
     log.info("starting with settings %s", settings.redacted())
 
     async def app() -> web.Application:

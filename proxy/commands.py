@@ -21,7 +21,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from proxy.config import Settings, load_settings
+from proxy.config import Settings, load_settings, redact_url
 from proxy.object_names import name_custom_objects
 from proxy.sources.http import source_session
 from proxy.sources.hubspot import client_from_settings
@@ -211,7 +211,7 @@ async def run_demo(
         print(
             f"""
 change-proxy demo: a HubSpot simulator whose contacts, companies and deals keep changing,
-and the proxy on SQLite ({settings.database_url}).
+and the proxy on SQLite ({redact_url(settings.database_url)}).
 
 {feeds}
                (503 until each type's first full sync finishes: a few seconds)

@@ -8,10 +8,16 @@ nowhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from apscheduler.triggers.cron import CronTrigger
 
 from proxy.errors import ConfigError
 
@@ -296,7 +302,20 @@ SETTINGS: tuple[Setting, ...] = (
         "a feed response that could not send a byte for this long (its reader stopped "
         "reading) is dropped and its slot freed",
     ),
-    Setting("LOG_LEVEL", _parse_str, "INFO", "log level; logs go to stdout"),
+    Setting(
+        "RUN_RETENTION_DAYS",
+        _parse_int,
+        "30",
+        "finished sync runs older than this many days are deleted from sync_runs (the last "
+        "successful run of each mode and the runs of a scan in progress are kept); 0 keeps "
+        "them all",
+    ),
+    Setting(
+        "LOG_LEVEL",
+        _parse_str,
+        "INFO",
+        "log level: DEBUG, INFO, WARNING, ERROR or CRITICAL; logs go to stdout",
+    ),
 )
 
 
@@ -332,6 +351,7 @@ class Settings:
     lease_seconds: int
     mass_delete_percent: float
     feed_write_timeout_seconds: float
+    run_retention_days: int
     log_level: str
 
     def redacted(self) -> dict[str, Any]:
@@ -361,17 +381,67 @@ class Settings:
         return f"Settings({self.redacted()!r})"
 
 
+# Query parameters of a database URL whose values are secrets (libpq's password, sslkey and
+# sslpassword; any token, key or secret a driver may take): matched by name, so a parameter
+# named like a secret is masked even when nobody here knows it.
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|credential|auth", re.IGNORECASE)
+
+
+def secret_params(url: str) -> list[tuple[str, str]]:
+    """The query parameters of ``url`` named like a secret, (name, value) as written."""
+    out = []
+    for part in url.partition("?")[2].split("&"):
+        name, eq, value = part.partition("=")
+        if eq and _SECRET_PARAM.search(unquote(name)):
+            out.append((name, value))
+    return out
+
+
+def _userinfo(rest: str) -> tuple[str, str]:
+    """(user info, the rest) of a URL after its ``scheme://``: split at the last ``@``
+    before the query, so a password holding ``/`` or ``@`` is still taken whole."""
+    head, question, query = rest.partition("?")
+    userinfo, at, hostpart = head.rpartition("@")
+    return (userinfo, hostpart + question + query) if at else ("", rest)
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's user info, as written (percent-encoded or not)."""
+    _, sep, rest = url.partition("://")
+    userinfo, _ = _userinfo(rest)
+    if not sep or ":" not in userinfo:
+        return None
+    return userinfo.split(":", 1)[1]
+
+
 def redact_url(url: str) -> str:
-    """Mask the password in a database URL (``postgresql://u:secret@h/db`` ->
-    ``postgresql://u:***@h/db``)."""
+    """Mask the secrets of a database URL: the password of its user info
+    (``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``) and every query
+    parameter named like a secret (``?password=…``, ``sslkey=…``, ``sslpassword=…``)."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    userinfo, _, hostpart = rest.rpartition("@")
+    userinfo, rest = _userinfo(rest)
     if ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:{REDACTED}@{hostpart}"
-    return url
+        userinfo = f"{userinfo.split(':', 1)[0]}:{REDACTED}"
+    head, question, query = rest.partition("?")
+    if question:
+        secret = {name for name, _ in secret_params(url)}
+        parts = []
+        for part in query.split("&"):
+            name = part.partition("=")[0]
+            parts.append(f"{name}={REDACTED}" if name in secret and "=" in part else part)
+        query = "&".join(parts)
+    user = f"{userinfo}@" if userinfo else ""
+    return f"{scheme}://{user}{head}{question}{query}"
+
+
+def cron_trigger(cron: str, setting: str) -> CronTrigger:
+    """The one parser of the cron settings: checked at start, used by the scheduler."""
+    try:
+        return CronTrigger.from_crontab(cron, timezone=UTC)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {cron!r} is not a cron expression: {exc}") from None
 
 
 def load_settings(
@@ -390,6 +460,13 @@ def load_settings(
             raw = env.get(setting.name)
         if raw is None:
             raw = setting.default
+        if _blank_token(setting, raw):
+            # Set but empty: a mistake in a deployment's secrets, not a wish for an open
+            # feed (or disabled admin routes); only leaving it unset means that.
+            raise ConfigError(
+                f"{setting.name}: set but blank; give it a token, or unset it "
+                f"(unset, {_UNSET_MEANS.get(setting.name, 'it is off')})"
+            )
         if raw is None or (raw == "" and setting.default is None):
             values[setting.attr] = None
             continue
@@ -404,7 +481,73 @@ def load_settings(
     return settings
 
 
+_UNSET_MEANS = {
+    "FEED_TOKEN": "the feed asks for no token",
+    "ADMIN_TOKEN": "the admin routes answer 403",
+}
+
+
+def _blank_token(setting: Setting, raw: str | None) -> bool:
+    """An optional secret (ADMIN_TOKEN, FEED_TOKEN) given as an empty or blank value."""
+    optional_token = setting.secret and not setting.required and setting.default is None
+    return optional_token and raw is not None and not raw.strip()
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _valid_hostname(host: str) -> bool:
+    """A DNS name (RFC 1123 labels). The last label must not be all digits (RFC 3696 2):
+    that is what tells ``300.1.1.1``, which is no IPv4 address, from a name."""
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or labels[-1].isdigit():
+        return False
+    return all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", x) for x in labels)
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return
+    except ValueError:
+        pass
+    if not _valid_hostname(host):
+        raise ConfigError(
+            f"HOST: {host!r} is neither an IP address nor a host name; use an address of this "
+            "machine (0.0.0.0 for all, 127.0.0.1 for this machine only)"
+        )
+
+
+def _check_base_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(
+            f"HUBSPOT_BASE_URL: {url!r} needs a scheme, http:// or https:// "
+            "(e.g. https://api.hubapi.com)"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"HUBSPOT_BASE_URL: {url!r} names no host")
+
+
+def _check_start_settings(settings: Settings) -> None:
+    """What can be checked without the network or the database, so a mistake stops the
+    start before a database is created or migrated."""
+    _check_host(settings.host)
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"LOG_LEVEL: {settings.log_level!r} is not a level; use one of {', '.join(LOG_LEVELS)}"
+        )
+    _check_base_url(settings.hubspot_base_url)
+    for name in ("FULL_SYNC_CRON", "VERIFY_SYNC_CRON"):
+        cron = getattr(settings, name.lower())
+        if cron:
+            cron_trigger(cron, name)
+    if settings.run_retention_days < 0:
+        raise ConfigError("RUN_RETENTION_DAYS: must be 0 (keep every run) or positive")
+
+
 def _validate(settings: Settings) -> None:
+    _check_start_settings(settings)
     if not 0 < settings.port < 65536:
         raise ConfigError(f"PORT: {settings.port} is not a TCP port")
     if settings.sync_interval_seconds < 0:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from proxy.errors import ConfigError
+
 CONFIGURATION, RUNTIME = 2, 1
 
 
@@ -120,3 +122,30 @@ def diagnose(exc: BaseException, database_url: str, host: str, port: int) -> Dia
                 RUNTIME,
             )
     return None
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind HOST:PORT as the server will (every address HOST resolves to, with
+    SO_REUSEADDR as aiohttp sets it) and let go at once: a port in use, or an address
+    not of this machine, stops the start before any database is created or migrated.
+    Raises :class:`ConfigError` naming the setting."""
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ConfigError(f"HOST: cannot resolve {host!r} ({exc.strerror})") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio binds it: IPv6 only
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                found = diagnose(exc, "", host, port)
+                raise ConfigError(
+                    found.message
+                    if found
+                    else f"HOST/PORT: cannot listen on {host}:{port} ({exc.strerror})"
+                ) from None

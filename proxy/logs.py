@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from urllib.parse import unquote, unquote_plus
 
-from proxy.config import REDACTED, SETTINGS, Settings
+from proxy.config import REDACTED, SETTINGS, Settings, secret_params, url_password
 
 
 class SecretScrubber(logging.Filter):
@@ -15,23 +16,26 @@ class SecretScrubber(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        # Short values would scrub innocent text; real tokens and passwords are long.
-        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        # Every secret, however short: a short password is still a password, and a log
+        # line with a few letters masked too many is a small price for never showing it.
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
         message = record.getMessage()
-        scrubbed = message
-        for secret in self.secrets:
-            scrubbed = scrubbed.replace(secret, REDACTED)
+        scrubbed = self.scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and record.exc_text is None:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            for secret in self.secrets:
-                record.exc_text = record.exc_text.replace(secret, REDACTED)
+            record.exc_text = self.scrub(record.exc_text)
         return True
 
 
@@ -41,20 +45,25 @@ def secret_values(settings: Settings) -> list[str]:
         value = getattr(settings, s.attr)
         if not (s.secret and isinstance(value, str) and value):
             continue
-        if "://" in value:  # a URL: its password alone is the secret (host and database
-            # name are what a person needs to see in a log)
-            userinfo = value.split("://", 1)[1].rpartition("@")[0]
-            if ":" in userinfo:
-                values.append(userinfo.split(":", 1)[1])
+        if "://" in value:  # a URL: its password and its parameters named like a secret
+            # (?password=, sslkey=) are the secrets; host and database name are what a
+            # person needs to see in a log
+            found = [url_password(value), *(v for _, v in secret_params(value))]
+            # As written and decoded: a driver's error may echo either.
+            values += [form for v in found if v for form in (v, unquote(v), unquote_plus(v))]
         else:
             values.append(value)
     return values
 
 
+def scrubber(settings: Settings) -> SecretScrubber:
+    return SecretScrubber(secret_values(settings))
+
+
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretScrubber(secret_values(settings)))
+    handler.addFilter(scrubber(settings))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

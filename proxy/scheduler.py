@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from proxy.config import Settings
-from proxy.errors import ConfigError, UnknownObjectType
+from proxy.config import Settings, cron_trigger
+from proxy.errors import UnknownObjectType
 from proxy.store import Store
 from proxy.sync import DELETIONS, FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
 from proxy.worker import SyncWorker, process_owner, wait_for_event
@@ -30,13 +29,8 @@ log = logging.getLogger(__name__)
 # A scheduled full sync whose time passed while the process was busy (an event loop stalled,
 # a machine suspended) still runs if it is at most this late; missed runs coalesce into one.
 FULL_MISFIRE_GRACE_S = 6 * 3600
-
-
-def cron_trigger(cron: str, setting: str) -> CronTrigger:
-    try:
-        return CronTrigger.from_crontab(cron, timezone=UTC)
-    except ValueError as exc:
-        raise ConfigError(f"{setting}: {exc}") from None
+# Runs older than RUN_RETENTION_DAYS are deleted this often (and once at start).
+PRUNE_INTERVAL_S = 3600
 
 
 class SyncScheduler:
@@ -96,6 +90,16 @@ class SyncScheduler:
 
     def _add_jobs(self) -> None:
         now = datetime.now(UTC)
+        if self.settings.run_retention_days > 0:
+            self._aps.add_job(
+                self.prune_runs,
+                IntervalTrigger(seconds=PRUNE_INTERVAL_S, timezone=UTC),
+                id="prune-runs",
+                next_run_time=now,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=PRUNE_INTERVAL_S,
+            )
         for object_type in self.settings.object_types:
             if self.settings.sync_interval_seconds > 0:
                 self._aps.add_job(
@@ -162,6 +166,19 @@ class SyncScheduler:
             await self.request(object_type, mode, "schedule")
         except Exception as exc:  # the next tick tries again; /health shows if it keeps failing
             log.warning("%s: could not queue the scheduled %s sync: %s", object_type, mode, exc)
+
+    async def prune_runs(self) -> int:
+        """Delete the runs older than RUN_RETENTION_DAYS (see RunLog.prune for those kept).
+        Any process may: deleting what another process deleted deletes nothing."""
+        days = self.settings.run_retention_days
+        try:
+            deleted = await self.store.runs.prune(timedelta(days=days))
+        except Exception as exc:  # the next hour tries again
+            log.warning("could not delete old sync runs: %s", exc)
+            return 0
+        if deleted:
+            log.info("deleted %d sync runs finished more than %d days ago", deleted, days)
+        return deleted
 
     async def idle(self) -> None:
         """Wait until no run of any configured object type is queued or running (for tests

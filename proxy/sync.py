@@ -231,7 +231,12 @@ class SyncRunner:
                     describe(counts),
                 )
             else:
-                log.error("run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error)
+                # Interrupted (the service stops, the lease moved) is no failure to alarm
+                # on: the next holder resumes the scan where it stopped.
+                level = logging.WARNING if status == INTERRUPTED else logging.ERROR
+                log.log(
+                    level, "run %d: %s sync of %s %s: %s", run_id, mode, object_type, status, error
+                )
         return RunOutcome(run_id, mode, status, counts, error, configuration_error)
 
     # --- modes ----------------------------------------------------------------------------------

@@ -251,6 +251,11 @@ sync_runs = sa.Table(
         "a long scan that moves from a run that hangs while its process beats",
     ),
     sa.Index(None, "object_type", "id"),
+    # What /health, /admin/status and the worker ask on every call: the last run of an
+    # object type with a status (and mode), and its queued and running runs. Without them
+    # each call walks every run the object type ever had (6 ms -> 90 ms at 1.5M rows).
+    sa.Index(None, "object_type", "status", "id"),
+    sa.Index(None, "object_type", "mode", "status", "id"),
     # At most one queued run per object type and mode, whichever process asks: requests
     # that arrive while one is waiting get that one (see RunLog.request).
     sa.Index(

@@ -143,6 +143,26 @@ async def test_sync_fails_with_nonzero_exit_and_a_clear_message(
     assert "HUBSPOT_ACCESS_TOKEN" in out and "wrong-token-123" not in out
 
 
+async def test_sync_exits_2_on_a_wrong_setting_and_1_when_the_run_fails(
+    simulator: tuple[HubSpotSimulator, str], database_url: str
+) -> None:
+    """2: a setting is wrong, retrying will not help (checked before anything runs, or a
+    token HubSpot rejects); 1: the run failed on something else (HubSpot answering 502)."""
+    sim, url = simulator
+    env = {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": url, "DATABASE_URL": database_url}
+    no_scheme = url.removeprefix("http://")
+    code, out = await run_cli("sync", env={**env, "HUBSPOT_BASE_URL": no_scheme})
+    assert code == 2, out
+    assert "HUBSPOT_BASE_URL" in out and "http:// or https://" in out
+    code, out = await run_cli("sync", env={**env, "HUBSPOT_ACCESS_TOKEN": "rejected-token"})
+    assert code == 2, out
+    assert "401" in out and "HUBSPOT_ACCESS_TOKEN" in out and "rejected-token" not in out
+    sim.faults.fail_next = 1000
+    code, out = await run_cli("sync", env={**env, "HUBSPOT_MAX_TRIES": "1"})
+    assert code == 1, out
+    assert "FAILED" in out and "502" in out
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_missing_token_is_a_configuration_error(database_url: str) -> None:
     env = {"DATABASE_URL": database_url, "HUBSPOT_ACCESS_TOKEN": ""}

@@ -83,6 +83,31 @@ async def test_a_port_in_use_names_the_setting(tmp_path: Path) -> None:
         )
     assert status == 2
     assert_short(err, "PORT", f"127.0.0.1:{port}", "in use")
+    assert not (tmp_path / "m.db").exists()  # found before the database was migrated
+
+
+@pytest.mark.parametrize(
+    ("env", "needles"),
+    [
+        ({"HOST": "300.1.1.1"}, ("HOST", "'300.1.1.1'", "neither an IP address nor a host")),
+        ({"HOST": "no-such-host.invalid"}, ("HOST", "cannot resolve")),
+        ({"LOG_LEVEL": "verbose"}, ("LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
+        ({"HUBSPOT_BASE_URL": "api.hubapi.com"}, ("HUBSPOT_BASE_URL", "https://")),
+        ({"FULL_SYNC_CRON": "0 25 * * *"}, ("FULL_SYNC_CRON", "'0 25 * * *'")),
+        ({"FEED_TOKEN": ""}, ("FEED_TOKEN", "blank")),
+        ({"ADMIN_TOKEN": " "}, ("ADMIN_TOKEN", "blank")),
+    ],
+)
+async def test_a_wrong_setting_stops_the_start_before_any_database(
+    tmp_path: Path, env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    path = tmp_path / "m.db"
+    status, out, err = await run(
+        "serve", DATABASE_URL=f"sqlite:///{path}", PORT=str(free_port()), **env
+    )
+    assert status == 2, (out, err)
+    assert_short(err, "configuration error", *needles)
+    assert not path.exists()
 
 
 async def test_libpq_style_urls_work(tmp_path: Path, postgres_server: object) -> None:

@@ -94,29 +94,29 @@ def make_rig(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     database_url: str,
 ) -> RigFactory:
-    """``await make_rig(sim=None, schedule=False, **settings)``: a simulator (40 custom
+    """``await make_rig(sim=None, schedule=False, **settings)`` (a setting given as None is
+    left unset): a simulator (40 custom
     properties unless given) served over HTTP, and the real proxy app pointed at it,
     scheduling off unless asked so each test decides when runs happen. Retries back off in
     milliseconds. Called twice, it gives two apps (two processes, as far as leases go) on
     the same database."""
 
     async def factory(
-        sim: HubSpotSimulator | None = None, *, schedule: bool = False, **env: str
+        sim: HubSpotSimulator | None = None, *, schedule: bool = False, **env: str | None
     ) -> Rig:
         sim = sim or HubSpotSimulator()
         server = await aiohttp_server(create_simulator(sim))
-        settings = make_settings(
-            database_url,
-            **{
-                "HUBSPOT_BASE_URL": str(server.make_url("")).rstrip("/"),
-                "HUBSPOT_ACCESS_TOKEN": sim.token,
-                "ADMIN_TOKEN": ADMIN,
-                "HUBSPOT_BACKOFF_SECONDS": "0.01",
-                "HUBSPOT_REQUESTS_PER_10S": "100000",
-                "HUBSPOT_SEARCH_PER_SECOND": "1000",
-                **env,
-            },
-        )
+        given = {
+            "HUBSPOT_BASE_URL": str(server.make_url("")).rstrip("/"),
+            "HUBSPOT_ACCESS_TOKEN": sim.token,
+            "ADMIN_TOKEN": ADMIN,
+            "HUBSPOT_BACKOFF_SECONDS": "0.01",
+            "HUBSPOT_REQUESTS_PER_10S": "100000",
+            "HUBSPOT_SEARCH_PER_SECOND": "1000",
+            **env,
+        }
+        # None leaves a setting unset (a blank token is a configuration error).
+        settings = make_settings(database_url, **{k: v for k, v in given.items() if v is not None})
         settings, _ = await name_custom_objects(settings)  # as serve does before its app
         client = await aiohttp_client(create_app(settings, schedule=schedule))
         return Rig(sim, client)

@@ -32,7 +32,7 @@ async def test_admin_routes_require_the_token(make_rig: RigFactory) -> None:
 
 
 async def test_admin_routes_are_forbidden_without_a_configured_token(make_rig: RigFactory) -> None:
-    rig = await make_rig(ADMIN_TOKEN="")
+    rig = await make_rig(ADMIN_TOKEN=None)
     resp = await rig.client.get("/admin/status", headers=AUTH)
     assert resp.status == 403
     assert "ADMIN_TOKEN" in (await resp.json())["error"]
