@@ -327,7 +327,9 @@ class SyncWorker:
         if outcome is not None and outcome.succeeded:
             self._full_backoff.reset()
             self._full_retry_at = None
-        elif self.schedule:
+        elif self.schedule and outcome is not None:
+            # A cancelled run (None: the service stops, or another process took the lease
+            # over) is resumed by whichever process holds the lease next (queue_unfinished_full).
             delay = self._full_backoff.next()
             self._full_retry_at = time.monotonic() + delay
             log.warning(
