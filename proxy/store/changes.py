@@ -34,7 +34,7 @@ from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.held import ConfirmRefused, ConfirmResult
 from proxy.store.leases import check_lease
 from proxy.store.record_text import stored_form, text_of
-from proxy.store.scans import save_position
+from proxy.store.scans import save_position, update_state
 from proxy.store.schema import entities, object_state, sightings
 
 # Fingerprints are recomputed this many records per read. It runs in the serving process
@@ -609,18 +609,7 @@ class ChangeIndex:
     async def _update_state(
         self, object_type: str, owner: str | None = None, **values: Any
     ) -> None:
-        """Update the object type's state; with ``owner``, only while it holds the object
-        type's lease (a run's writes)."""
-        statement = (
-            object_state.update().where(object_state.c.object_type == object_type).values(**values)
-        )
-
-        def write(conn: sa.Connection) -> None:
-            if owner is not None:
-                check_lease(conn, object_type, owner)
-            conn.execute(statement)
-
-        await self.db.write(write)
+        await update_state(self.db, object_type, owner, **values)
 
     async def set_watermark(
         self, object_type: str, watermark: datetime, *, owner: str | None = None

@@ -62,6 +62,21 @@ class HeldDeletions:
     sample: list[str]
 
 
+async def update_state(db: Database, object_type: str, owner: str | None, **values: Any) -> None:
+    """Update the object type's row of ``object_state``; with ``owner``, only while it holds
+    the object type's lease (the writes of a sync run)."""
+    statement = (
+        object_state.update().where(object_state.c.object_type == object_type).values(**values)
+    )
+
+    def write(conn: sa.Connection) -> None:
+        if owner is not None:
+            check_lease(conn, object_type, owner)
+        conn.execute(statement)
+
+    await db.write(write)
+
+
 def save_position(conn: sa.Connection, object_type: str, position: str) -> None:
     """Save a scan's position inside a write transaction (with its page's sightings)."""
     conn.execute(
@@ -164,18 +179,7 @@ class FullScans:
         )
 
     async def _set(self, object_type: str, owner: str | None, **values: Any) -> None:
-        """Update the object type's scan state; with ``owner``, only while it holds the
-        object type's lease (a run's writes)."""
-        statement = (
-            object_state.update().where(object_state.c.object_type == object_type).values(**values)
-        )
-
-        def write(conn: sa.Connection) -> None:
-            if owner is not None:
-                check_lease(conn, object_type, owner)
-            conn.execute(statement)
-
-        await self.db.write(write)
+        await update_state(self.db, object_type, owner, **values)
 
     # --- held deletions ---------------------------------------------------------------------
 

@@ -51,14 +51,19 @@ class Rig:
     def scheduler(self) -> SyncScheduler:
         return self.client.app[SCHEDULER]  # type: ignore[index]
 
-    async def sync(self, mode: str = "full", object_type: str = "contacts") -> RunRecord:
-        """Request a run through the admin route and wait for the queue to drain."""
+    async def request(self, mode: str = "full", object_type: str = "contacts") -> int:
+        """Request a run through the admin route; its id (the run may still be queued)."""
         resp = await self.client.post(
             f"/admin/resync?object={object_type}&mode={mode}",
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         assert resp.status == 202, await resp.text()
-        run_id = (await resp.json())["run_id"]
+        run_id: int = (await resp.json())["run_id"]
+        return run_id
+
+    async def sync(self, mode: str = "full", object_type: str = "contacts") -> RunRecord:
+        """Request a run through the admin route and wait for the queue to drain."""
+        run_id = await self.request(mode, object_type)
         await self.scheduler.idle()
         run = await self.store.runs.get(run_id)
         assert run is not None

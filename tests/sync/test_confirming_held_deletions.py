@@ -10,7 +10,7 @@ import asyncio
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator.pause import ListPause
 from proxy.store.runs import RunRecord
-from tests.sync.conftest import ADMIN, Rig, RigFactory
+from tests.sync.conftest import Rig, RigFactory
 
 
 async def hold_last(rig: Rig, ids: list[str], n: int) -> RunRecord:
@@ -42,10 +42,7 @@ async def test_confirming_while_a_full_scan_runs_is_refused_and_tombstones_nothi
     # A full sync that stops after the first page of its listing: the restored records
     # come last, so it has not seen them yet.
     sim.list_pause = pause = ListPause(after_pages=1)
-    resp = await rig.client.post(
-        "/admin/resync?object=contacts&mode=full", headers={"Authorization": f"Bearer {ADMIN}"}
-    )
-    assert resp.status == 202
+    await rig.request("full")
     await asyncio.wait_for(pause.reached.wait(), timeout=30)
     try:
         refused = await rig.admin(

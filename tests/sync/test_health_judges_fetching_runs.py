@@ -111,11 +111,7 @@ async def test_a_running_scan_is_alive_while_it_commits_pages_and_not_when_it_ha
     sim.create_contacts(600)  # new records: the next full scan writes page after page
     # The listing's third page waits until released (the scan reads a page ahead).
     sim.list_pause = pause = ListPause(after_pages=2)
-    resp = await rig.client.post(
-        "/admin/resync?object=contacts&mode=full",
-        headers={"Authorization": "Bearer admin-token-for-tests"},
-    )
-    run_id = (await resp.json())["run_id"]
+    run_id = await rig.request("full")
 
     async def committed_a_page() -> bool:
         run = await rig.store.runs.get(run_id)

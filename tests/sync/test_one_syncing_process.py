@@ -261,11 +261,7 @@ async def test_an_incremental_run_that_lost_its_lease_leaves_the_watermark(
     before = await rig.store.reader.object_status("contacts")
     assert before is not None and before.watermark is not None
     sim.faults.delay_seconds = 1.0  # the run's search is in flight for a second
-    resp = await rig.client.post(
-        "/admin/resync?object=contacts&mode=incremental",
-        headers={"Authorization": "Bearer admin-token-for-tests"},
-    )
-    run_id = (await resp.json())["run_id"]
+    run_id = await rig.request("incremental")
 
     async def running() -> bool:
         run = await rig.store.runs.get(run_id)
