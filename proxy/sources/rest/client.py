@@ -385,7 +385,7 @@ class RestSource:
             data=urlencode(form).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             stats=self.stats,
-            passthrough=(400,),
+            passthrough=(400, 401, 403),  # OAuth errors: read their "error" below
         )
         try:
             answer = orjson.loads(response.body)
