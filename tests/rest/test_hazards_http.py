@@ -137,3 +137,21 @@ async def test_a_secret_in_the_url_never_reaches_an_error(upstream: Upstream) ->
     with pytest.raises(BadPage) as info:
         await collect(source)
     assert "key-SECRET" not in str(info.value) and "api_key=***" in str(info.value)
+
+
+async def test_has_more_without_a_cursor_is_rejected(upstream: Upstream) -> None:
+    table = {
+        **STYLES["cursor_body"],
+        "pagination": {**STYLES["cursor_body"]["pagination"], "next": "no_such_key"},
+    }
+    with pytest.raises(BadPage) as info:
+        await collect(upstream.source(table))
+    assert str(info.value) == (
+        f"source orders: {upstream.base}/cursor_body/orders: has_more is true but the next "
+        "cursor at 'no_such_key' is missing; page rejected"
+    )
+
+
+async def test_a_resume_token_of_another_shape_is_refused(upstream: Upstream) -> None:
+    with pytest.raises(BadPage, match=r"^source orders: a resume token without a usable 'offset'"):
+        await collect(upstream.source(STYLES["offset"]), {"cursor": "x"})

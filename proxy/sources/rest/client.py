@@ -110,9 +110,12 @@ class Listing:
     async def _pages(self) -> AsyncIterator[RestPage]:
         src = self.source
         paginator = paginator_for(src.spec)
-        request: Request | None = (
-            paginator.first() if self.after is None else paginator.resume(self.after)
-        )
+        try:
+            request: Request | None = (
+                paginator.first() if self.after is None else paginator.resume(self.after)
+            )
+        except BadPage as exc:
+            raise BadPage(f"source {src.name}: {exc}") from None
         asked: dict[str, int] = {}
         page_ids: dict[frozenset[str], int] = {}
         seen: set[str] = set()
@@ -265,7 +268,10 @@ class RestSource:
         self.cache.parsed += 1
         doc, parsed, raw_records = self._parse(request, response.body)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
-        next_request = paginator.next(request, page)
+        try:
+            next_request = paginator.next(request, page)
+        except BadPage as exc:
+            raise self._bad(f"source {self.name}: {_show(request)}: {exc}; page rejected") from None
         total = paginator.total_path.get(doc) if paginator.total_path else MISSING
         page_total = total if isinstance(total, int) and not isinstance(total, bool) else None
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
