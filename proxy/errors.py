@@ -62,6 +62,11 @@ class BadPage(UpstreamError):
     """A page whose shape is wrong (no results, a record without id). Rejected whole."""
 
 
+class ListingLoop(BadPage):
+    """A listing asked again for a next URL, cursor or page number it had asked for, or
+    got a page whose ids are exactly an earlier page's: it would never end. Fails the run."""
+
+
 class ListingIncomplete(UpstreamError):
     """A full scan's listing ended early: records it did not see are still live in the
     source. None of its absence deletions are applied; the next full sync starts over."""

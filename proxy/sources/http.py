@@ -18,12 +18,13 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from proxy.errors import (
     BadPage,
@@ -36,10 +37,16 @@ from proxy.errors import (
 from proxy.sources.ratelimit import Budget, RollingWindowLimiter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A 429 storm that never ends is an outage, not a rate limit: give up after this many.
 MAX_RATE_LIMITED_RETRIES = 50
 MAX_BACKOFF_S = 60.0
+HUBSPOT_AUTH_HINT = (
+    "check HUBSPOT_ACCESS_TOKEN (a private-app token with read scope for this object type)"
+)
+HUBSPOT_CONNECT_HINT = "check HUBSPOT_BASE_URL and this machine's network"
+
 # The longest a server's header may make us wait, or the longest window it may announce:
 # HubSpot's are 10 s (and Retry-After a few seconds); a header saying more is broken or
 # hostile, and must not stall every sync of the process (the limiter is shared).
@@ -57,6 +64,16 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """A response :meth:`HttpClient.request_raw` let through: a 2xx, or a status the caller
+    said it handles itself (a 304, an item's 404)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
 @dataclass
@@ -147,7 +164,13 @@ class HttpClient:
         timeout_s: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        auth_hint: str = HUBSPOT_AUTH_HINT,
+        connect_hint: str = HUBSPOT_CONNECT_HINT,
     ) -> None:
+        # The hints end the messages of a 401/403 and of a failed connection: what the user
+        # should check (HubSpot's settings by default; a declared source names its own).
+        self.auth_hint = auth_hint
+        self.connect_hint = connect_hint
         self.session = session
         self.limiter = limiter
         self.policy = policy
@@ -171,20 +194,63 @@ class HttpClient:
         sent is counted in ``stats`` (the run's). ``decode`` reads a success's body: it
         raises ValueError for a body that is not JSON (retried) and BadPage for a shape it
         rejects."""
-        stats = stats if stats is not None else RequestStats()
-        attempt = 0
-        limited = 0
         body = orjson.dumps(json) if json is not None else None
         send_headers = dict(headers or {})
         if body is not None:
             send_headers["Content-Type"] = "application/json"
+
+        async def once() -> Any:
+            return await self._send_once(method, url, params, body, send_headers, decode)
+
+        return await self._with_retries(once, stats, extra_limiter)
+
+    async def request_raw(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        stats: RequestStats | None = None,
+        passthrough: Collection[int] = (),
+    ) -> RawResponse:
+        """Send until a 2xx (or a status in ``passthrough``), a fatal answer, or the tries
+        run out, with the same pacing, retries and classification as :meth:`request_json`,
+        but hand back the status, headers and body unread: the caller reads them (a
+        ``Link`` header, an ``ETag``, a 304 without a body). ``url`` may be a yarl
+        ``URL(..., encoded=True)``: then it is sent exactly as given."""
+
+        async def once() -> RawResponse:
+            what = f"{method} {str(url).split('?', 1)[0]}"
+            status, raw, response_headers = await self._exchange(
+                what, method, url, params, data, headers or {}
+            )
+            if 200 <= status < 300 or status in passthrough:
+                return RawResponse(status, response_headers, raw)
+            self.classify(
+                what, status, raw, retry_after(response_headers), auth_hint=self.auth_hint
+            )
+            raise UpstreamFatal(f"{what}: unexpected status {status}")  # 1xx/3xx
+
+        return await self._with_retries(once, stats, None)
+
+    async def _with_retries(
+        self,
+        once: Callable[[], Awaitable[T]],
+        stats: RequestStats | None,
+        extra_limiter: RollingWindowLimiter | None,
+    ) -> T:
+        stats = stats if stats is not None else RequestStats()
+        attempt = 0
+        limited = 0
         while True:
             await self.limiter.acquire()
             if extra_limiter is not None:
                 await extra_limiter.acquire()
             stats.requests += 1
             try:
-                return await self._send_once(method, url, params, body, send_headers, decode)
+                return await once()
             except UpstreamRateLimited as exc:
                 limited += 1
                 stats.rate_limited += 1
@@ -203,6 +269,32 @@ class HttpClient:
                 log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
                 await self._sleep(delay)
 
+    async def _exchange(
+        self,
+        what: str,
+        method: str,
+        url: str | URL,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """One request: its status, body and headers; a network failure is retryable."""
+        try:
+            async with self.session.request(
+                method, url, params=params, data=body, headers=headers, timeout=self.timeout
+            ) as resp:
+                raw = await resp.read()
+                return resp.status, raw, resp.headers
+        except TimeoutError:
+            raise UpstreamRetryable(f"{what} timed out") from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
+            raise UpstreamRetryable(
+                f"{what}: cannot connect to {exc.host}:{exc.port} ({reason}); {self.connect_hint}"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}: {exc}") from None
+
     async def _send_once(
         self,
         method: str,
@@ -213,28 +305,13 @@ class HttpClient:
         decode: Callable[[bytes], Any],
     ) -> Any:
         what = f"{method} {url.split('?', 1)[0]}"
-        try:
-            async with self.session.request(
-                method, url, params=params, data=body, headers=headers, timeout=self.timeout
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                announced = budget(resp.headers)
-                wait = retry_after(resp.headers)
-        except TimeoutError:
-            raise UpstreamRetryable(f"{what} timed out") from None
-        except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
-            raise UpstreamRetryable(
-                f"{what}: cannot connect to {exc.host}:{exc.port} ({reason}); check "
-                "HUBSPOT_BASE_URL and this machine's network"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamRetryable(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        status, raw, headers = await self._exchange(what, method, url, params, body, headers)
+        announced = budget(headers)
+        wait = retry_after(headers)
         # On a 429 the pause is decided by the 429 itself (Retry-After, else a window).
         if announced is not None and status != 429:
             self.limiter.observe(announced)
-        return self.classify(what, status, raw, wait, decode)
+        return self.classify(what, status, raw, wait, decode, auth_hint=self.auth_hint)
 
     @staticmethod
     def classify(
@@ -243,15 +320,14 @@ class HttpClient:
         raw: bytes,
         retry_after: float | None,
         decode: Callable[[bytes], Any] = orjson.loads,
+        *,
+        auth_hint: str = HUBSPOT_AUTH_HINT,
     ) -> Any:
         """Turn one response into a value or the exception that says what to do."""
         if status == 429:
             raise UpstreamRateLimited(f"{what}: 429 {_error_detail(raw)}", retry_after)
         if status in (401, 403):
-            raise UpstreamAuthError(
-                f"{what}: {status} {_error_detail(raw)}; check HUBSPOT_ACCESS_TOKEN "
-                "(a private-app token with read scope for this object type)"
-            )
+            raise UpstreamAuthError(f"{what}: {status} {_error_detail(raw)}; {auth_hint}")
         if status == 414:
             raise UriTooLong(f"{what}: 414 URI too long")
         if status >= 500 or status in (408, 423):
@@ -268,6 +344,7 @@ class HttpClient:
 
 __all__ = [
     "HttpClient",
+    "RawResponse",
     "RequestStats",
     "RetryPolicy",
     "UpstreamError",

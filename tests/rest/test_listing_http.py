@@ -1,0 +1,113 @@
+"""Every pagination style lists exactly the collection over HTTP; resume tokens; conditional
+rescans; records and ids rejected whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from proxy.errors import BadPage
+from proxy.sources.rest.client import ConditionalCache
+
+from .conftest import N_RECORDS, SIZE, STYLES, Upstream, collect, ids_of
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+async def test_every_style_lists_exactly_the_collection(upstream: Upstream, style: str) -> None:
+    upstream.sim.conditional = False
+    source = upstream.source(STYLES[style])
+    pages, summary = await collect(source)
+    assert ids_of(pages) == [str(i) for i in range(1, N_RECORDS + 1)]
+    records = {r.id: orjson.loads(r.data) for page in pages for r in page.records}
+    assert records == {str(k): v for k, v in upstream.sim.records.items()}
+    assert summary.complete and not summary.duplicates_seen and summary.distinct == N_RECORDS
+    assert pages[-1].after is None
+    if style != "none":
+        assert len(pages) >= -(-N_RECORDS // SIZE)
+    assert all(page.after is not None for page in pages[:-1])
+    assert orjson.loads(orjson.dumps([p.after for p in pages]))  # JSON-serialisable
+
+
+@pytest.mark.parametrize(
+    "style", ["next_link", "link_header", "cursor", "cursor_body", "page", "offset"]
+)
+async def test_resume_from_a_token_lists_the_rest(upstream: Upstream, style: str) -> None:
+    upstream.sim.conditional = False
+    source = upstream.source(STYLES[style])
+    first, _ = await collect(source)
+    token: Any = orjson.loads(orjson.dumps(first[0].after))  # as stored in a database
+    rest, summary = await collect(source, token)
+    assert ids_of(rest) == ids_of(first)[SIZE:]
+    assert summary.complete
+
+
+async def test_composite_ids_and_soft_deletion(upstream: Upstream) -> None:
+    upstream.sim.conditional = False
+    upstream.sim.soft_delete(3)
+    table = {**STYLES["cursor"], "id": ["status", "id"]}
+    table["deleted"] = {"path": "status", "equals": "cancelled"}
+    pages, _ = await collect(upstream.source(table))
+    records = {r.id: r for page in pages for r in page.records}
+    assert records["cancelled:3"].deleted
+    assert not records["active:4"].deleted
+    assert sum(r.deleted for r in records.values()) == 1
+
+
+async def test_no_change_rescan_is_all_304_and_parses_nothing(upstream: Upstream) -> None:
+    cache = ConditionalCache()
+    source = upstream.source(STYLES["cursor"], cache=cache)
+    first, _ = await collect(source)
+    parsed_first = cache.parsed
+    assert parsed_first == len(first) and cache.not_modified == 0
+    # A rescan with the same cache (a new RestSource: the caller keeps the cache).
+    again, summary = await collect(upstream.source(STYLES["cursor"], cache=cache))
+    assert cache.parsed == parsed_first  # 0 pages parsed on the rescan
+    assert cache.not_modified == len(first) == upstream.sim.counters.not_modified
+    assert all(p.not_modified and p.records == [] for p in again)
+    assert ids_of(again) == ids_of(first) and summary.complete
+    assert [p.after for p in again] == [p.after for p in first]
+    # A change makes its pages (here: every page, by Last-Modified and ETag of the body)
+    # parsed again; the ids come from the new bodies.
+    upstream.sim.update(5, name="changed")
+    third, _ = await collect(upstream.source(STYLES["cursor"], cache=cache))
+    changed = [p for p in third if not p.not_modified]
+    assert any(orjson.loads(r.data)["name"] == "changed" for p in changed for r in p.records)
+
+
+async def test_last_modified_alone_gives_304(upstream: Upstream) -> None:
+    cache = ConditionalCache()
+    await collect(upstream.source(STYLES["offset"], cache=cache))
+    for entry in cache.pages.values():
+        entry.etag = None  # as from an API that sends only Last-Modified
+    pages, _ = await collect(upstream.source(STYLES["offset"], cache=cache))
+    assert all(p.not_modified for p in pages) and len(ids_of(pages)) == N_RECORDS
+
+
+@pytest.mark.parametrize(
+    ("table", "missing"),
+    [
+        ({**STYLES["cursor"], "records": "items"}, "records = 'items' finds nothing"),
+        ({**STYLES["cursor"], "id": "uid"}, "record 0 has no id at 'uid'"),
+        ({**STYLES["cursor"], "records": "has_more"}, "records = 'has_more' is not a list"),
+    ],
+)
+async def test_a_page_without_records_or_ids_is_rejected_whole(
+    upstream: Upstream, table: dict[str, Any], missing: str
+) -> None:
+    with pytest.raises(BadPage) as info:
+        await collect(upstream.source(table))
+    message = str(info.value)
+    assert message.startswith("source orders: ") and missing in message
+    assert "/cursor/orders" in message
+
+
+async def test_a_page_that_is_not_json_is_rejected(upstream: Upstream) -> None:
+    upstream.sim.faults.html_on_page = 2
+    with pytest.raises(BadPage) as info:
+        await collect(upstream.source(STYLES["offset"]))
+    assert str(info.value) == (
+        "source orders: " + upstream.base + "/offset/orders?offset=7&limit=7: "
+        "the page is not JSON; page rejected"
+    )
