@@ -11,7 +11,7 @@ from aiohttp import web
 
 from proxy.api.auth import ADMIN_TOKEN_HEADER, check_token
 from proxy.api.errors import Handler, json_error
-from proxy.api.keys import CLIENT, SCHEDULER, SETTINGS, STORE
+from proxy.api.keys import SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.params import parse_int, parse_run_id
 from proxy.errors import BadRequest
 from proxy.store.held import ConfirmRefused
@@ -120,7 +120,7 @@ async def status(request: web.Request) -> web.Response:
             "health": health.as_json(),
             **await scheduler.describe(object_type),
         }
-    limiter = request.app[CLIENT].http.limiter
+    limiter = request.app[SOURCES].limiter
     budget = limiter.last_budget
     upstream = {
         "requests_in_window": limiter.in_window(),
