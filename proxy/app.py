@@ -15,7 +15,7 @@ from proxy.api.metrics import Metrics
 from proxy.api.slots import FEED_CONCURRENCY, FEED_SLOT_WAIT_SECONDS, FeedSlots
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
-from proxy.sources.configured import build_sources
+from proxy.sources.configured import build_sources, feed_names
 from proxy.sources.http import source_session
 from proxy.store import Store, migrate
 from proxy.sync import SyncRunner
@@ -48,7 +48,7 @@ def create_app(
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sources_ctx)
     app.cleanup_ctx.append(_scheduler_ctx(schedule))
-    feed.add_routes(app, settings.object_types)
+    feed.add_routes(app, feed_names(settings))
     admin.add_routes(app)
     health.add_routes(app)
     openapi.add_routes(app, settings)
@@ -60,7 +60,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
-        await store.changes.register_object_types(settings.object_types)
+        await store.changes.register_object_types(feed_names(settings))
         app[STORE] = store
         yield
     finally:

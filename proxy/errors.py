@@ -92,6 +92,6 @@ class UnknownObjectType(ProxyError):
     """An object type that is not configured."""
 
 
-class UnsupportedMode(ProxyError):
+class UnsupportedMode(BadRequest):
     """A sync mode the feed does not support (a source without a server-side change
     filter has no incremental runs)."""

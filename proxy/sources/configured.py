@@ -16,13 +16,19 @@ from proxy.sources.hubspot.feed import HubSpotFeed
 from proxy.sources.hubspot.names import mirrored_names, name_custom_objects
 from proxy.sources.ratelimit import RollingWindowLimiter
 
-__all__ = ["Sources", "build_sources", "mirrored_names", "name_custom_objects"]
+__all__ = ["Sources", "build_sources", "feed_names", "mirrored_names", "name_custom_objects"]
 
 
 @dataclass(frozen=True)
 class Sources:
     feeds: Mapping[str, Feed]  # by name: the store key and the feed path
     limiter: RollingWindowLimiter  # the upstream budget /admin/status shows (HubSpot's)
+
+
+def feed_names(settings: Settings) -> tuple[str, ...]:
+    """The names of the feeds ``settings`` configure, known before any source is asked
+    (the feed routes are made from them)."""
+    return settings.object_types
 
 
 def build_sources(settings: Settings, session: aiohttp.ClientSession) -> Sources:
