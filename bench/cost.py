@@ -8,7 +8,7 @@ archive upstream to its tombstone in the feed.
 
 The simulator runs as its own process (``python -m proxy.simulator``); the runs 1-4 run in
 this process as ``change-proxy sync --mode ...`` builds them (``Store.open``,
-``migrate.upgrade``, ``client_from_settings``, ``SyncRunner.run``), as ``bench.sync`` does,
+``migrate.upgrade``, ``build_sources``, ``SyncRunner.run``), as ``bench.sync`` does,
 so a wall time is the run's own and nothing else's. The archive-to-tombstone time needs the
 deletion check's scheduler and the feed, so it runs against ``change-proxy serve`` (a child
 process) on the same database. Requests are compared with the floor ceil(N/100) + 1 (the
@@ -59,8 +59,9 @@ from bench.common import (
 )
 from proxy.config import Settings
 from proxy.simulator.catalogue import STANDARD_PROPERTIES
+from proxy.sources.configured import build_sources
 from proxy.sources.http import source_session
-from proxy.sources.hubspot import client_from_settings, spec_for
+from proxy.sources.hubspot import spec_for
 from proxy.sources.hubspot.batch_read import decoder_for
 from proxy.sources.hubspot.client import BATCH_READ_SIZE, LIST_PAGE_SIZE
 from proxy.store import Store, migrate
@@ -94,7 +95,7 @@ INTRO = f"""{SECTION}
 Requests and wall time of each sync mode against the HubSpot simulator (`python -m
 proxy.simulator`, its own process) with N contacts of ~600 properties each. Runs 1-4 run in
 the benchmark process as `change-proxy sync --mode …` builds them (`Store.open`,
-`migrate.upgrade`, an aiohttp session, `client_from_settings`, `SyncRunner(...).run`), one
+`migrate.upgrade`, an aiohttp session, `build_sources`, `SyncRunner(...).run`), one
 after another on one fresh database, with `HUBSPOT_REQUESTS_PER_10S={REQUESTS_PER_10S}` (no
 pacing); a wall time is `SyncRunner.run` from call to return. Requests: the run's own count
 (`sync_runs.requests`) and the simulator's per-route counters (`GET /_sim/stats`) over the
@@ -217,7 +218,7 @@ async def timed_run(
     me, loop_thread = psutil.Process(), threading.get_native_id()
     cpu0, main0, sim0 = cpu_seconds(me), _thread_cpu(loop_thread), cpu_seconds(sim.process)
     async with source_session() as source:
-        runner = SyncRunner(store, client_from_settings(source, settings), settings)
+        runner = SyncRunner(store, build_sources(settings, source).feeds, settings)
         # As `change-proxy sync` does before its run: stored fingerprints follow the
         # settings (a no-op but the first time). Left out, serve would recompute every
         # stored fingerprint at its start in item 5 (~10 s for 100,000 records of 31 KB).

@@ -58,9 +58,9 @@ from proxy.api.slots import FEED_CONCURRENCY
 from proxy.config import load_settings
 from proxy.diff import prepare
 from proxy.sources.hubspot import spec_for
+from proxy.sources.hubspot.feed import fingerprinter_for
 from proxy.store import Store, migrate
 from proxy.store.record_text import SQL_FUNCTION, register
-from proxy.sync import fingerprinter_for
 
 OBJECT_TYPE = "contacts"
 INGEST_PAGE = 100

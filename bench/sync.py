@@ -6,7 +6,7 @@ much memory it takes, how many requests it spends, and how close it paces to a r
 
 The simulator runs as its own process (``python -m proxy.simulator``), so it does not share
 an event loop with the proxy; the sync runs in this process exactly as ``change-proxy sync
---full`` runs it (``Store.open`` → ``migrate.upgrade`` → ``client_from_settings`` →
+--full`` runs it (``Store.open`` → ``migrate.upgrade`` → ``build_sources`` →
 ``SyncRunner.run``) on a fresh SQLite file in a temp dir, while a thread samples this
 process's RSS every 20 ms. Figures (1, 2 and the floor: best of ``--repeats`` runs, each on a
 fresh database):
@@ -70,8 +70,8 @@ from bench.common import (
     request_delta,
 )
 from proxy.config import Settings
+from proxy.sources.configured import build_sources
 from proxy.sources.http import source_session
-from proxy.sources.hubspot import client_from_settings
 from proxy.sources.hubspot.client import BATCH_READ_SIZE, LIST_PAGE_SIZE
 from proxy.store import Store, migrate
 from proxy.store import engine as engine_module
@@ -167,7 +167,7 @@ async def run_full_sync(
 ) -> tuple[RunOutcome, float]:
     """One full sync, as ``change-proxy sync --full`` runs it (a fresh session and client)."""
     async with source_session() as session:
-        runner = SyncRunner(store, client_from_settings(session, settings), settings)
+        runner = SyncRunner(store, build_sources(settings, session).feeds, settings)
         await runner.prepare_fingerprints(OBJECT_TYPE)  # as `change-proxy sync` does
         if profile is not None:
             profile.enable()
@@ -746,7 +746,7 @@ Full syncs of contacts from the HubSpot simulator (`python -m proxy.simulator`, 
 process, so the simulator and the proxy do not share an event loop) into a fresh SQLite file in
 a temp dir. The sync runs **in the benchmark process**, built as `change-proxy sync --full`
 builds it (`Store.open`, `migrate.upgrade`, `register_object_types`, an aiohttp session,
-`client_from_settings`, `SyncRunner(...).run("contacts", "full")`), so the RSS sampled here
+`build_sources`, `SyncRunner(...).run("contacts", "full")`), so the RSS sampled here
 (every 20 ms, by a thread) is the proxy's own memory (interpreter, proxy, aiohttp, SQLAlchemy,
 aiosqlite's thread and SQLite's page cache) and none of the simulator's; the harness adds
 psutil and the sampler thread, where `change-proxy sync` would add rich. A full sync lists

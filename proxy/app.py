@@ -1,5 +1,5 @@
 """The application factory: routes, and the resources each run of the app owns (database,
-HTTP session to HubSpot, scheduler), opened and closed by cleanup contexts in that order."""
+HTTP session and the sources, scheduler), opened and closed by cleanup contexts in that order."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from aiohttp import web
 
 from proxy.api import admin, feed, health, openapi
 from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
-from proxy.api.keys import CLIENT, FEED_SLOTS, METRICS, OWNER, SCHEDULER, SETTINGS, STORE
+from proxy.api.keys import FEED_SLOTS, METRICS, OWNER, SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.metrics import Metrics
 from proxy.api.slots import FEED_CONCURRENCY, FEED_SLOT_WAIT_SECONDS, FeedSlots
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
+from proxy.sources.configured import build_sources, feed_names
 from proxy.sources.http import source_session
-from proxy.sources.hubspot import client_from_settings
 from proxy.store import Store, migrate
 from proxy.sync import SyncRunner
 from proxy.worker import process_owner
@@ -46,9 +46,9 @@ def create_app(
     metrics.feed_streaming.set_function(lambda: slots.streaming)
     metrics.feed_waiting.set_function(lambda: slots.waiting)
     app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(_client_ctx)
+    app.cleanup_ctx.append(_sources_ctx)
     app.cleanup_ctx.append(_scheduler_ctx(schedule))
-    feed.add_routes(app, settings.object_types)
+    feed.add_routes(app, feed_names(settings))
     admin.add_routes(app)
     health.add_routes(app)
     openapi.add_routes(app, settings)
@@ -60,22 +60,22 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = Store.open(settings.database_url)
     try:
         await migrate.upgrade(store.engine)
-        await store.changes.register_object_types(settings.object_types)
+        await store.changes.register_object_types(feed_names(settings))
         app[STORE] = store
         yield
     finally:
         await store.close()
 
 
-async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _sources_ctx(app: web.Application) -> AsyncIterator[None]:
     async with source_session(app[OWNER]) as session:
-        app[CLIENT] = client_from_settings(session, app[SETTINGS])
+        app[SOURCES] = build_sources(app[SETTINGS], session)
         yield
 
 
 def _scheduler_ctx(schedule: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        runner = SyncRunner(app[STORE], app[CLIENT], app[SETTINGS])
+        runner = SyncRunner(app[STORE], app[SOURCES].feeds, app[SETTINGS])
         scheduler = SyncScheduler(
             app[STORE],
             runner,

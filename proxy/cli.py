@@ -187,7 +187,7 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from proxy.app import create_app
-    from proxy.object_names import name_custom_objects
+    from proxy.sources.configured import name_custom_objects
 
     require(settings, "HUBSPOT_ACCESS_TOKEN")
     check_can_listen(settings.host, settings.port)  # before any database is touched

@@ -22,9 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proxy.config import Settings, load_settings, redact_url
-from proxy.object_names import name_custom_objects
+from proxy.sources.configured import build_sources, name_custom_objects
 from proxy.sources.http import source_session
-from proxy.sources.hubspot import client_from_settings
 from proxy.store import RunCounts, Store, migrate
 from proxy.sync import FULL, INCREMENTAL, RunOutcome, SyncRunner, describe
 from proxy.worker import LeaseKeeper, process_owner
@@ -64,7 +63,7 @@ async def sync_once(
         await store.changes.register_object_types([object_type])
         owner = process_owner()
         async with source_session(owner) as session:
-            runner = SyncRunner(store, client_from_settings(session, settings), settings)
+            runner = SyncRunner(store, build_sources(settings, session).feeds, settings)
             run_task: asyncio.Task[RunOutcome] | None = None
 
             def lost(reason: str) -> None:

@@ -95,3 +95,8 @@ class LeaseHeld(ProxyError):
 
 class UnknownObjectType(ProxyError):
     """An object type that is not configured."""
+
+
+class UnsupportedMode(BadRequest):
+    """A sync mode the feed does not support (a source without a server-side change
+    filter has no incremental runs)."""

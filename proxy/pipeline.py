@@ -8,8 +8,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 from proxy.diff import Incoming
-from proxy.fetch import Fetched
 from proxy.run_context import RunContext
+from proxy.sources.base import FeedPage
 from proxy.store.scans import ScanPosition
 
 T = TypeVar("T")
@@ -17,8 +17,8 @@ T = TypeVar("T")
 
 async def ingest(
     run: RunContext,
-    pages: AsyncIterator[Fetched],
-    position_after: Callable[[Fetched], ScanPosition] | None = None,
+    pages: AsyncIterator[FeedPage],
+    position_after: Callable[[FeedPage], ScanPosition] | None = None,
 ) -> None:
     """Diff and write every page, in order. The next page is fetched while this one is
     processed (``prefetched``), and diffed while the previous one is being written: at most
@@ -48,7 +48,7 @@ async def ingest(
 
 
 async def write(
-    run: RunContext, page: Fetched, incoming: list[Incoming], position: ScanPosition | None
+    run: RunContext, page: FeedPage, incoming: list[Incoming], position: ScanPosition | None
 ) -> None:
     """One page: the ids seen unchanged, then the records fetched with the scan's position
     after the page (never saved ahead of the page's sightings), then the ids merged away."""

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from proxy.config import Settings, cron_trigger
-from proxy.errors import UnknownObjectType
+from proxy.errors import UnknownObjectType, UnsupportedMode
 from proxy.store import Store
 from proxy.sync import DELETIONS, FULL, INCREMENTAL, MODES, VERIFY, RunOutcome, SyncRunner
 from proxy.worker import SyncWorker, process_owner, wait_for_event
@@ -69,7 +69,7 @@ class SyncScheduler:
         )
         if interrupted:
             log.warning("recorded %d run(s) of stopped processes as interrupted", interrupted)
-        for object_type in self.settings.object_types:
+        for object_type in self.runner.feeds:
             worker = SyncWorker(
                 object_type,
                 self.store,
@@ -100,8 +100,8 @@ class SyncScheduler:
                 max_instances=1,
                 misfire_grace_time=PRUNE_INTERVAL_S,
             )
-        for object_type in self.settings.object_types:
-            if self.settings.sync_interval_seconds > 0:
+        for object_type, feed in self.runner.feeds.items():
+            if self.settings.sync_interval_seconds > 0 and INCREMENTAL in feed.modes:
                 self._aps.add_job(
                     self._scheduled,
                     IntervalTrigger(seconds=self.settings.sync_interval_seconds, timezone=UTC),
@@ -112,7 +112,7 @@ class SyncScheduler:
                     max_instances=1,
                     misfire_grace_time=self.settings.sync_interval_seconds,
                 )
-            if self.settings.delete_check_seconds > 0:
+            if self.settings.delete_check_seconds > 0 and DELETIONS in feed.modes:
                 interval = self.settings.delete_check_seconds
                 self._aps.add_job(
                     self._scheduled,
@@ -124,7 +124,7 @@ class SyncScheduler:
                     misfire_grace_time=interval,
                 )
             for (setting, cron), mode in zip(self._crons(), (FULL, VERIFY), strict=True):
-                if cron:
+                if cron and mode in feed.modes:
                     self._aps.add_job(
                         self._scheduled,
                         cron_trigger(cron, setting),
@@ -150,10 +150,12 @@ class SyncScheduler:
 
     async def request(self, object_type: str, mode: str, trigger: str) -> int:
         """Queue a run (or return the one of this mode already waiting) and its id."""
-        if object_type not in self.settings.object_types:
+        if object_type not in self.runner.feeds:
             raise UnknownObjectType(f"object type {object_type!r} is not configured")
         if mode not in MODES:
             raise ValueError(f"unknown sync mode {mode!r}")
+        if mode not in self.runner.feeds[object_type].modes:
+            raise UnsupportedMode(f"{object_type} has no {mode} sync")
         run_id = await self.store.runs.request(object_type, mode, trigger)
         self.workers[object_type].wake()
         return run_id
@@ -186,7 +188,7 @@ class SyncScheduler:
         while True:
             self._stepped.clear()
             busy = False
-            for object_type in self.settings.object_types:
+            for object_type in self.runner.feeds:
                 if await self.store.runs.waiting(object_type):
                     busy = True
                     break

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from proxy.config import Settings
-from proxy.object_names import mirrored_names
+from proxy.sources.configured import mirrored_names
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
 from proxy.store.runs import COALESCED, RunRecord

@@ -1,18 +1,18 @@
-"""One sync run: pick the properties, find what changed, fetch it whole, diff it into the
-store, and record the run.
+"""One sync run of one feed: find what changed, diff it into the store, record the run.
 
-Full and verify runs are scans (``scan.py``). Incremental: search by modification time from
-the watermark for ids and modification times, fetch whole what moved past the stored copy,
-tombstone ids that merge results name, move the watermark to the run's start less the
-overlap. Either way a failure leaves every committed page in place and deletes nothing.
+Full and verify runs are scans (``scan.py``). Incremental: ask the feed what was modified
+since the watermark (``FeedRun.recent``), diff it in, move the watermark to the run's start
+less the overlap. Deletions: ingest what the feed lists as deleted, and queue a full scan
+when the source counts fewer live records than the mirror holds. Either way a failure
+leaves every committed page in place and deletes nothing. The engine knows a source only
+through :mod:`proxy.sources.base`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,26 +23,21 @@ from proxy.errors import (
     LeaseLost,
     ProxyError,
     UnknownObjectType,
+    UnsupportedMode,
     UpstreamAuthError,
     UpstreamFatal,
 )
-from proxy.fetch import Fetched, PageFetcher
 from proxy.pipeline import ingest
 from proxy.run_context import Progress, RunContext
 from proxy.runtime import writer_switch_interval
 from proxy.scan import FullScan
+from proxy.sources.base import DELETIONS, FULL, INCREMENTAL, MODES, VERIFY, Feed, FeedRun
 from proxy.sources.http import RequestStats
-from proxy.sources.hubspot import HubSpotClient, ObjectSpec, spec_for
 from proxy.store import Store
 from proxy.store.runs import FAILED, INTERRUPTED, SUCCEEDED, RunCounts
 
 log = logging.getLogger(__name__)
 
-FULL = "full"  # the reconciliation: list every id and modification time, fetch what changed
-VERIFY = "verify"  # the complete comparison: fetch and compare every record
-INCREMENTAL = "incremental"  # search what was modified since the watermark
-DELETIONS = "deletions"  # the archived listing, and a count that tells of other deletions
-MODES = (FULL, INCREMENTAL, VERIFY, DELETIONS)
 SCANS = (FULL, VERIFY)
 NEEDS_MIRROR = (INCREMENTAL, DELETIONS)  # before a complete full sync, these run as full
 FETCHING = (FULL, VERIFY, INCREMENTAL)  # the runs that bring records to the feed
@@ -91,57 +86,38 @@ class RunOutcome:
         return self.status == SUCCEEDED
 
 
-def fingerprinter_for(settings: Settings, spec: ObjectSpec) -> Fingerprinter:
-    """What counts as a change of a record of ``spec``'s type under ``settings``."""
-    # The modification property ticks with every edit, including edits to ignored
-    # properties; the edits that matter change other content anyway.
-    return Fingerprinter(
-        ignored_properties=frozenset({*settings.ignore_properties, spec.modified_property}),
-        include=frozenset(settings.include_properties),
-        exclude=frozenset(settings.exclude_properties),
-        always_kept=frozenset({spec.modified_property, spec.merged_ids_property}),
-    )
-
-
 class SyncRunner:
-    """Runs syncs of any configured object type against one HubSpot client and store."""
+    """Runs syncs of any configured feed against one store."""
 
     def __init__(
         self,
         store: Store,
-        client: HubSpotClient,
+        feeds: Mapping[str, Feed],
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.client = client
+        self.feeds = feeds
         self.settings = settings
         self.clock = clock
         self.overlap = timedelta(seconds=settings.search_overlap_seconds)
-        self.fetcher = PageFetcher(client, store, settings)
-        self.scans = FullScan(store, client, self.fetcher, settings)
-        # Per object type, the counts (HubSpot's, the mirror's) for which a deletion check
-        # last queued a full sync.
+        self.scans = FullScan(store, settings)
+        # Per feed, the counts (the source's, the mirror's) for which a deletion check last
+        # queued a full sync.
         self._gaps: dict[str, tuple[int, int]] = {}
 
-    def spec(self, object_type: str) -> ObjectSpec:
-        return spec_for(object_type, associations=self.settings.associations.get(object_type, ()))
-
-    def fingerprinter(self, spec: ObjectSpec) -> Fingerprinter:
-        return fingerprinter_for(self.settings, spec)
-
-    def fetch_signature(self, spec: ObjectSpec) -> str:
-        """Changes exactly when a record fetched whole now could hold other content than
-        the same record fetched before: the property settings or the associations read."""
-        parts = [self.fingerprinter(spec).signature, ",".join(spec.associations)]
-        return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+    def feed(self, object_type: str) -> Feed:
+        feed = self.feeds.get(object_type)
+        if feed is None:
+            raise UnknownObjectType(f"object type {object_type!r} is not configured")
+        return feed
 
     async def prepare_fingerprints(self, object_type: str) -> int:
         """Recompute stored fingerprints if the settings they depend on changed since they
         were computed (emits nothing). Call while holding the object type's lease, before
         its runs."""
-        fingerprint = self.fingerprinter(self.spec(object_type))
+        fingerprint = self.feed(object_type).fingerprint
         changed = await self.store.changes.refingerprint(
             object_type, fingerprint, fingerprint.signature
         )
@@ -169,15 +145,15 @@ class SyncRunner:
             raise ValueError(f"unknown sync mode {mode!r}")
         if run_id is None:
             run_id = await self.store.runs.start(object_type, mode, trigger, owner)
-        spec = self.spec(object_type)
+        feed = self.feeds.get(object_type)
         run = RunContext(
-            spec=spec,
+            object_type=object_type,
+            store=self.store,
             writer=self.store.writer(object_type, run_id, owner=owner),
             stats=RequestStats(),
             started=self.clock(),
-            fingerprint=self.fingerprinter(spec),
+            fingerprint=feed.fingerprint if feed is not None else Fingerprinter(),
             progress=progress,
-            targets=[self.spec(t) for t in spec.associations],
         )
         log.info("run %d: %s sync of %s started", run_id, mode, object_type)
         status, error, configuration_error = SUCCEEDED, None, False
@@ -185,14 +161,16 @@ class SyncRunner:
         try:
             async with deadline:
                 with writer_switch_interval(self.store.db.is_sqlite):
-                    run.spec = await self.client.resolve(spec, run.stats)
-                    run.targets = [await self.client.resolve(t, run.stats) for t in run.targets]
+                    feed = self.feed(object_type)
+                    if mode not in feed.modes:
+                        raise UnsupportedMode(f"{object_type} has no {mode} sync")
+                    source = await feed.open(run)
                     if mode in SCANS:
-                        await self._scan(run, verify=mode == VERIFY)
+                        await self._scan(run, feed, source, verify=mode == VERIFY)
                     elif mode == DELETIONS:
-                        await self._check_deletions(run)
+                        await self._check_deletions(run, source)
                     else:
-                        await self._incremental(run)
+                        await self._incremental(run, source)
         except TimeoutError as exc:
             status = FAILED
             if deadline.expired():
@@ -241,26 +219,23 @@ class SyncRunner:
 
     # --- modes ----------------------------------------------------------------------------------
 
-    async def _scan(self, run: RunContext, *, verify: bool) -> None:
-        scan = await self.scans.run(
-            run, verify=verify, fetch_signature=self.fetch_signature(run.spec)
-        )
+    async def _scan(self, run: RunContext, feed: Feed, source: FeedRun, *, verify: bool) -> None:
+        scan = await self.scans.run(run, feed, source, verify=verify)
         # Everything modified before the scan began was listed; later edits are found by
-        # searching from there (the overlap also covers clock skew and search lag).
+        # asking from there (the overlap also covers clock skew and search lag).
         await self._advance_watermark(run, scan.started_at - self.overlap)
 
-    async def _check_deletions(self, run: RunContext) -> None:
-        """Bring deletions to the feed between full syncs. Archives: list the recycle bin
-        (ids and modification times: one request per 100 archived records) and tombstone,
-        fetched as archived, what the mirror still holds live. GDPR deletions leave no
-        trace to list: when HubSpot counts fewer live records than the mirror holds,
-        something vanished, and a full sync (the reconciliation, one request per 100
-        records) is queued to find out what, with a full scan's evidence rules. Merges
-        reach the feed with the incremental run that sees the merged record."""
-        object_type = run.spec.name
+    async def _check_deletions(self, run: RunContext, source: FeedRun) -> None:
+        """Bring deletions to the feed between full syncs: tombstone what the source lists
+        as deleted (HubSpot: the recycle bin) and the mirror still holds live. Deletions
+        that leave no trace to list (HubSpot: GDPR deletions): when the source counts fewer
+        live records than the mirror holds, something vanished, and a full sync is queued
+        to find out what, with a full scan's evidence rules. (HubSpot's merges reach the
+        feed with the incremental run that sees the merged record.)"""
+        object_type = run.object_type
         await self._watermark(object_type)  # only a complete mirror has deletions to find
-        await ingest(run, self.scans.pages(run, archived=True))
-        upstream = await self.client.live_count(run.spec, run.stats)
+        await ingest(run, source.deleted())
+        upstream = await source.live_count()
         mirrored = await self.store.changes.live_count(object_type)
         if upstream is None or upstream >= mirrored:
             self._gaps.pop(object_type, None)
@@ -270,14 +245,14 @@ class SyncRunner:
             # lags, or counts something else): asking again would spend a listing for
             # nothing until one of the counts moves.
             log.info(
-                "run %d: HubSpot still counts %d live %s, the mirror %d, as when the last "
+                "run %d: the source still counts %d live %s, the mirror %d, as when the last "
                 "full sync was queued; not queued again",
                 run.writer.run_id, upstream, object_type, mirrored,
             )  # fmt: skip
             return
         self._gaps[object_type] = (upstream, mirrored)
         log.info(
-            "run %d: HubSpot counts %d live %s, the mirror %d: a full sync is queued "
+            "run %d: the source counts %d live %s, the mirror %d: a full sync is queued "
             "to find what was deleted",
             run.writer.run_id, upstream, object_type, mirrored,
         )  # fmt: skip
@@ -291,40 +266,23 @@ class SyncRunner:
             )
         return status.watermark
 
-    async def _incremental(self, run: RunContext) -> None:
-        object_type = run.spec.name
-        since_ms = _ms(await self._watermark(object_type))
-        until_ms = _ms(run.started) + 1  # inclusive bound; later edits are the next run's
-        searched = self._searched(run, since_ms, until_ms)
-        await ingest(run, self.fetcher.with_associations(run, searched))
+    async def _incremental(self, run: RunContext, source: FeedRun) -> None:
+        object_type = run.object_type
+        since = await self._watermark(object_type)
+        # Later edits are the next run's.
+        await ingest(run, source.recent(since, run.started))
         # Edits older than start - overlap are in the index by now and were read above.
         await self._advance_watermark(run, run.started - self.overlap)
         await self.store.changes.mark_incremental_done(
             object_type, self.clock(), owner=run.writer.owner
         )
 
-    async def _searched(
-        self, run: RunContext, since_ms: int, until_ms: int
-    ) -> AsyncIterator[Fetched]:
-        # Search names only the bookkeeping properties: a body naming hundreds of them could
-        # pass the search API's request size limit. What moved is fetched whole by id.
-        bookkeeping = [run.spec.modified_property, run.spec.merged_ids_property]
-        pages = self.client.search_modified(run.spec, since_ms, until_ms, bookkeeping, run.stats)
-        async for page in pages:
-            fetched = await self.fetcher.searched(run, page.records)
-            fetched.total = page.total
-            yield fetched
-
     async def _advance_watermark(self, run: RunContext, candidate: datetime) -> None:
-        object_type = run.spec.name
+        object_type = run.object_type
         status = await self.store.reader.object_status(object_type)
         current = status.watermark if status else None
         if current is None or candidate > current:
             await self.store.changes.set_watermark(object_type, candidate, owner=run.writer.owner)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def describe(counts: RunCounts) -> str:

@@ -11,9 +11,10 @@ from aiohttp import web
 
 from proxy.api.auth import ADMIN_TOKEN_HEADER, check_token
 from proxy.api.errors import Handler, json_error
-from proxy.api.keys import CLIENT, SCHEDULER, SETTINGS, STORE
+from proxy.api.keys import SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.params import parse_int, parse_run_id
 from proxy.errors import BadRequest
+from proxy.sources.configured import feed_names
 from proxy.store.held import ConfirmRefused
 from proxy.store.runs import RunRecord
 from proxy.store.scans import HeldDeletions
@@ -62,7 +63,7 @@ def held_json(held: HeldDeletions | None) -> dict[str, Any] | None:
 
 
 def _object_param(request: web.Request) -> str:
-    object_types = request.app[SETTINGS].object_types
+    object_types = feed_names(request.app[SETTINGS])
     raw = request.query.get("object")
     if raw is None and len(object_types) == 1:
         return object_types[0]
@@ -100,7 +101,7 @@ async def status(request: web.Request) -> web.Response:
     scheduler = request.app[SCHEDULER]
     settings = request.app[SETTINGS]
     objects: dict[str, Any] = {}
-    for object_type in settings.object_types:
+    for object_type in feed_names(settings):
         st = await store.reader.object_status(object_type, counts=True)
         last = {mode: await store.runs.last(object_type, mode=mode) for mode in MODES}
         health = await object_health(store, scheduler, settings, object_type)
@@ -120,7 +121,7 @@ async def status(request: web.Request) -> web.Response:
             "health": health.as_json(),
             **await scheduler.describe(object_type),
         }
-    limiter = request.app[CLIENT].http.limiter
+    limiter = request.app[SOURCES].limiter
     budget = limiter.last_budget
     upstream = {
         "requests_in_window": limiter.in_window(),

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.api.keys import METRICS, SCHEDULER, SETTINGS, STORE
+from proxy.sources.configured import feed_names
 from proxy.sync_health import ObjectHealth, object_health
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 async def _object_healths(app: web.Application) -> list[tuple[ObjectHealth, dict[str, Any]]]:
     store, scheduler, settings = app[STORE], app[SCHEDULER], app[SETTINGS]
     out = []
-    for object_type in settings.object_types:
+    for object_type in feed_names(settings):
         status = await store.reader.object_status(object_type)
         health = await object_health(store, scheduler, settings, object_type)
         extra = {

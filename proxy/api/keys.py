@@ -8,13 +8,13 @@ from proxy.api.metrics import Metrics
 from proxy.api.slots import FeedSlots
 from proxy.config import Settings
 from proxy.scheduler import SyncScheduler
-from proxy.sources.hubspot import HubSpotClient
+from proxy.sources.configured import Sources
 from proxy.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
-CLIENT = web.AppKey("hubspot_client", HubSpotClient)
+SOURCES = web.AppKey("sources", Sources)
 SCHEDULER = web.AppKey("scheduler", SyncScheduler)
 FEED_SLOTS = web.AppKey("feed_slots", FeedSlots)
 # This app's name in leases, run records and the User-Agent it sends the source.

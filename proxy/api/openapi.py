@@ -26,6 +26,7 @@ from proxy.api.auth import ADMIN_TOKEN_HEADER, WWW_AUTHENTICATE
 from proxy.api.errors import MAX_REQUEST_BODY
 from proxy.api.params import BIGINT_MAX, INT_MAX
 from proxy.config import Settings
+from proxy.sources.configured import feed_names
 from proxy.sources.ratelimit import Budget
 from proxy.store.runs import STATUSES, RunRecord
 from proxy.sync import MODES
@@ -111,7 +112,7 @@ def dataclass_schema(
 
 def _per_object_type(settings: Settings, schema: Schema) -> Schema:
     """An object keyed by every configured object type."""
-    return closed_object(dict.fromkeys(settings.object_types, schema))
+    return closed_object(dict.fromkeys(feed_names(settings), schema))
 
 
 def _schemas(settings: Settings) -> dict[str, Schema]:
@@ -398,11 +399,11 @@ def _feed_operation(object_type: str, settings: Settings, operation_id: str) -> 
 
 def _object_param(settings: Settings, *, required: bool | None = None) -> Schema:
     # The handlers take the only object type when there is just one and none is named.
-    one = len(settings.object_types) == 1
+    one = len(feed_names(settings)) == 1
     return _param(
         "object",
         "query",
-        {"type": "string", "enum": list(settings.object_types)},
+        {"type": "string", "enum": list(feed_names(settings))},
         "the object type" + ("; default: the only one configured" if one else ""),
         required=not one if required is None else required,
     )
@@ -680,7 +681,7 @@ def _head_of(get: Schema) -> Schema:
 def build(settings: Settings) -> Schema:
     """The OpenAPI document for an app created with ``settings``."""
     paths: dict[str, Schema] = {}
-    for object_type in settings.object_types:
+    for object_type in feed_names(settings):
         for path, operation_id in (
             (f"/{object_type}", f"{object_type}_feed"),
             (f"/get_{object_type}", f"get_{object_type}_feed"),

@@ -90,8 +90,8 @@ async def test_the_scheduler_prunes_at_start_unless_retention_is_zero(
     store: Store, database_url: str
 ) -> None:
     from proxy.scheduler import SyncScheduler
+    from proxy.sources.configured import build_sources
     from proxy.sources.http import source_session
-    from proxy.sources.hubspot import client_from_settings
     from proxy.sync import SyncRunner
 
     failed = await add_run(store, "incremental", "failed", 31)
@@ -104,7 +104,7 @@ async def test_the_scheduler_prunes_at_start_unless_retention_is_zero(
             HUBSPOT_MAX_TRIES="1",
         )
         async with source_session() as session:
-            runner = SyncRunner(store, client_from_settings(session, settings), settings)
+            runner = SyncRunner(store, build_sources(settings, session).feeds, settings)
             scheduler = SyncScheduler(store, runner, settings)
             await scheduler.start(schedule=True)
             try:

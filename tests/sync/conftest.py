@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.api.keys import SCHEDULER, STORE
 from proxy.app import create_app
-from proxy.object_names import name_custom_objects
 from proxy.scheduler import SyncScheduler
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
+from proxy.sources.configured import name_custom_objects
 from proxy.store import Store
 from proxy.store.runs import RunRecord
 from tests.conftest import make_settings

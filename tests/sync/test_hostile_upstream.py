@@ -10,7 +10,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from proxy.api.keys import CLIENT
+from proxy.api.keys import SOURCES
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
 from proxy.sources.http import HttpClient, RequestStats, RetryPolicy, budget, retry_after
@@ -107,5 +107,5 @@ async def test_a_zero_or_negative_rate_interval_never_turns_pacing_off(
     sim.faults.rate_interval_raw = interval
     rig = await make_rig(sim, HUBSPOT_REQUESTS_PER_10S="100")
     assert (await rig.sync("full")).status == "succeeded"
-    limiter = rig.client.app[CLIENT].http.limiter
+    limiter = rig.client.app[SOURCES].limiter
     assert limiter.window_s == 10.0 and limiter.limit >= 1

@@ -38,6 +38,10 @@ class FetchedRecord:
     json: str
     associations: dict[str, Any] | None = None  # by target type, in v3's shape
 
+    @property
+    def deleted(self) -> bool:  # the engine's name (proxy.sources.base.SourceRecord)
+        return self.archived
+
     def data(self) -> str:
         """The record as stored: as sent, with ``associations`` after its own fields."""
         if self.associations is None:
