@@ -144,14 +144,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "sync":
         from proxy.commands import sync_once
 
-        require(settings, "HUBSPOT_ACCESS_TOKEN")
+        feeds = _checked_feeds(settings)
         try:
-            object_type = object_type_name(args.object or settings.object_types[0])
+            object_type = (
+                args.object if args.object in feeds else object_type_name(args.object or feeds[0])
+            )
         except ValueError as exc:
             raise ConfigError(f"--object: {exc}") from None
-        if object_type not in settings.object_types:
+        if object_type not in feeds:
             raise ConfigError(
-                f"--object {args.object}: not in OBJECT_TYPES ({', '.join(settings.object_types)})"
+                f"--object {args.object}: neither in OBJECT_TYPES nor a declared source "
+                f"({', '.join(feeds)})"
             )
         mode = "full" if args.full else args.mode
         return asyncio.run(sync_once(settings, object_type, mode=mode, wait_seconds=args.wait))
@@ -171,10 +174,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(print_status(settings, runs=args.runs))
     if args.command == "record":
+        from proxy.sources.configured import feed_names
         from proxy.status import print_record
 
         try:
-            object_type = object_type_name(args.object_type)
+            object_type = (
+                args.object_type
+                if args.object_type in feed_names(settings)
+                else object_type_name(args.object_type)
+            )
         except ValueError as exc:
             raise ConfigError(f"OBJECT: {exc}") from None
         return asyncio.run(print_record(settings, object_type, args.entity_id))
@@ -183,13 +191,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
+def _checked_feeds(settings: Settings) -> tuple[str, ...]:
+    """The feeds the settings configure, every declaration checked and the HubSpot token
+    present if object types are mirrored: before any database is created or migrated."""
+    from proxy.sources.configured import feed_names
+
+    if settings.object_types:
+        require(settings, "HUBSPOT_ACCESS_TOKEN")
+    return feed_names(settings)
+
+
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from proxy.app import create_app
     from proxy.sources.configured import name_custom_objects
 
-    require(settings, "HUBSPOT_ACCESS_TOKEN")
+    _checked_feeds(settings)
     check_can_listen(settings.host, settings.port)  # before any database is touched
     log.info("starting with settings %s", settings.redacted())
 

@@ -12,8 +12,9 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -134,7 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
         "HUBSPOT_ACCESS_TOKEN",
         _parse_str,
         None,
-        "HubSpot private-app token, sent as 'Authorization: Bearer'; never logged",
+        "HubSpot private-app token, sent as 'Authorization: Bearer'; never logged (not needed "
+        "when only declared sources are mirrored)",
         secret=True,
         required=True,
     ),
@@ -296,6 +298,20 @@ SETTINGS: tuple[Setting, ...] = (
         "(and 10 records) holds them until an operator confirms through the admin API",
     ),
     Setting(
+        "SOURCES_FILE",
+        _parse_str,
+        None,
+        "a TOML file declaring JSON APIs to mirror, one [sources.NAME] table each, each a "
+        "feed at /NAME (the README's 'Any JSON API'); not with SOURCES",
+    ),
+    Setting(
+        "SOURCES",
+        _parse_str,
+        None,
+        'the same declarations as JSON ({"NAME": {...}}), for a Sesam system where no file '
+        "can be mounted; name secrets in it as ${VAR}; not with SOURCES_FILE",
+    ),
+    Setting(
         "FEED_WRITE_TIMEOUT_SECONDS",
         _parse_float,
         "30",
@@ -350,9 +366,14 @@ class Settings:
     sync_stale_seconds: int | None
     lease_seconds: int
     mass_delete_percent: float
+    sources_file: str | None
+    sources: str | None
     feed_write_timeout_seconds: float
     run_retention_days: int
     log_level: str
+    # The environment variables the declarations name as ${VAR} (read here, as every
+    # setting is); what they hold is secret.
+    source_env: Mapping[str, str] = field(default_factory=dict)
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict that is safe to print or log: secrets are masked, and a
@@ -362,11 +383,26 @@ class Settings:
             value = getattr(self, setting.attr)
             if setting.name == "DATABASE_URL":
                 out[setting.name] = redact_url(value)
-            elif setting.secret and value:
+            elif value and (setting.secret or setting.name == "SOURCES"):
+                # SOURCES names its secrets as ${VAR}, but may hold a literal token too.
                 out[setting.name] = REDACTED
             else:
                 out[setting.name] = value
         return out
+
+    def declarations(self) -> tuple[str, str] | None:
+        """Where the declared sources come from (``SOURCES_FILE`` or ``SOURCES``) and their
+        text; None when none are declared."""
+        if self.sources is not None:
+            return "SOURCES", self.sources
+        if self.sources_file is None:
+            return None
+        try:
+            return "SOURCES_FILE", Path(self.sources_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"SOURCES_FILE: cannot read {self.sources_file}: {exc.strerror}"
+            ) from None
 
     @property
     def stale_after_seconds(self) -> int:
@@ -476,9 +512,23 @@ def load_settings(
             shown = REDACTED if setting.secret else repr(raw)
             reason = f": {exc}" if isinstance(exc, BadValue) and not setting.secret else ""
             raise ConfigError(f"{setting.name}: cannot parse {shown}{reason}") from None
+    if values["sources"] is not None and values["sources_file"] is not None:
+        raise ConfigError("SOURCES and SOURCES_FILE: declare sources in one of them, not both")
+    declared = values["sources_file"] is not None or values["sources"] is not None
+    object_types_given = overrides.get("object_types") is not None or "OBJECT_TYPES" in env
+    if declared and values["hubspot_access_token"] is None and not object_types_given:
+        values["object_types"] = ()  # the declared sources alone: no HubSpot
     settings = Settings(**values)
     _validate(settings)
+    text = settings.declarations()
+    if text is not None:
+        names = set(VAR_RE.findall(text[1]))
+        settings = replace(settings, source_env={n: env[n] for n in names if n in env})
     return settings
+
+
+# ``${VAR}`` in a declaration: the value of the environment variable VAR.
+VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 _UNSET_MEANS = {
@@ -571,8 +621,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("FEED_WRITE_TIMEOUT_SECONDS: must be positive")
     if settings.delete_check_seconds < 0:
         raise ConfigError("DELETE_CHECK_SECONDS: must be 0 (disabled) or positive")
-    if not settings.object_types:
-        raise ConfigError("OBJECT_TYPES: name at least one object type")
+    if not settings.object_types and settings.declarations() is None:
+        raise ConfigError("OBJECT_TYPES: name at least one object type (or declare sources)")
     for source in settings.associations:
         if source not in settings.object_types:
             raise ConfigError(

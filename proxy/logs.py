@@ -53,6 +53,8 @@ def secret_values(settings: Settings) -> list[str]:
             values += [form for v in found if v for form in (v, unquote(v), unquote_plus(v))]
         else:
             values.append(value)
+    # What declared sources take from the environment as ${VAR} (tokens, passwords).
+    values.extend(settings.source_env.values())
     return values
 
 

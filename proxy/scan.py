@@ -18,6 +18,7 @@ them should have been listed, the listing was incomplete and nothing is deleted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from proxy.config import Settings
@@ -58,8 +59,25 @@ class FullScan:
                 object_type,
             )
         scan = await self._scan(run, verify=verify or stale, signature=fetch_signature)
+        try:
+            await self._list(run, source, feed.phases, scan)
+            await self._confirm_absences(run, source, scan)
+        except ListingIncomplete:
+            # A listing that ended early (found at its end, or by the absences it left):
+            # what the scan saw cannot be trusted; the next full sync starts over.
+            await self.store.scans.abandon(object_type, owner=run.writer.owner)
+            raise
+        await self.store.scans.complete(
+            object_type, fetch_signature if scan.verify else None, owner=run.writer.owner
+        )
+        return scan
+
+    async def _list(
+        self, run: RunContext, source: FeedRun, phases: Sequence[str], scan: ScanState
+    ) -> None:
+        """Every listing phase from the scan's position, each page written with the
+        position after it."""
         position = scan.position
-        phases = feed.phases
         for index, phase in enumerate(phases):
             if position.phase != phase:
                 continue
@@ -72,16 +90,6 @@ class FullScan:
             await ingest(run, pages, after)
             position = ScanPosition(then)
             await run.writer.save_position(position)
-        try:
-            await self._confirm_absences(run, source, scan)
-        except ListingIncomplete:
-            # What it saw cannot be trusted.
-            await self.store.scans.abandon(object_type, owner=run.writer.owner)
-            raise
-        await self.store.scans.complete(
-            object_type, fetch_signature if scan.verify else None, owner=run.writer.owner
-        )
-        return scan
 
     async def _scan(self, run: RunContext, *, verify: bool, signature: str) -> ScanState:
         """The scan this run carries on, or a new one. A verifying scan in progress is

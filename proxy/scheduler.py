@@ -123,7 +123,20 @@ class SyncScheduler:
                     max_instances=1,
                     misfire_grace_time=interval,
                 )
+            every = feed.scan_interval_seconds
+            if every:  # a feed that says how often it is scanned (a declared source)
+                self._aps.add_job(
+                    self._scheduled,
+                    IntervalTrigger(seconds=every, timezone=UTC),
+                    args=[object_type, FULL],
+                    id=f"{object_type}:{FULL}",
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=max(1, int(every)),
+                )
             for (setting, cron), mode in zip(self._crons(), (FULL, VERIFY), strict=True):
+                if mode == FULL and every is not None:
+                    continue
                 if cron and mode in feed.modes:
                     self._aps.add_job(
                         self._scheduled,

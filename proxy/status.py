@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from proxy.config import Settings
-from proxy.sources.configured import mirrored_names
+from proxy.sources.configured import mirrored_names, scan_intervals
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
 from proxy.store.runs import COALESCED, RunRecord
@@ -88,13 +88,17 @@ async def print_status(
         ):
             objects.add_column(column)
         named = await mirrored_names(store, settings.object_types)
-        for object_type in (named.get(t, t) for t in settings.object_types):
+        intervals = scan_intervals(settings)
+        for name, interval in intervals.items():
+            object_type = named.get(name, name)
             st = await store.reader.object_status(object_type, counts=True)
             if st is None:
                 objects.add_row(object_type, "no", "-", "-", "-", "-", "-", "-", "-")
                 continue
             # The run log's verdict (what /health says beyond this process's own worker).
-            health = await run_log_health(store, settings, object_type, counting_from=None)
+            health = await run_log_health(
+                store, settings, object_type, counting_from=None, scan_interval=interval
+            )
             objects.add_row(
                 object_type,
                 "yes" if st.ready else "no",

@@ -65,12 +65,27 @@ class RunLogHealth:
     problems: list[str]
 
 
+def stale_after(settings: Settings, scan_interval: float | None) -> int:
+    """How long without a successful fetching run makes a feed unhealthy (0: never):
+    ``SYNC_STALE_SECONDS`` when set; for a feed scanned every ``scan_interval`` seconds
+    (a declared source), three missed scans but at least 15 minutes, and never for one
+    scanned only on request; else the HubSpot default (``Settings.stale_after_seconds``)."""
+    if settings.sync_stale_seconds is not None or scan_interval is None:
+        return settings.stale_after_seconds
+    return 0 if scan_interval == 0 else max(int(3 * scan_interval), 900)
+
+
 async def run_log_health(
-    store: Store, settings: Settings, object_type: str, *, counting_from: datetime | None
+    store: Store,
+    settings: Settings,
+    object_type: str,
+    *,
+    counting_from: datetime | None,
+    scan_interval: float | None = None,
 ) -> RunLogHealth:
     """Judge the runs of ``object_type`` from the database alone. ``counting_from``: when
     staleness starts to count if no fetching run ever succeeded (the process's start;
-    None: not judged then)."""
+    None: not judged then); ``scan_interval``: the feed's own (see :func:`stale_after`)."""
     now = datetime.now(UTC)
     last = await store.runs.last(object_type, modes=FETCHING, status=SUCCEEDED)
     fresh = now - timedelta(seconds=settings.lease_seconds)
@@ -83,11 +98,11 @@ async def run_log_health(
     repeated = await _repeated_failure(store, object_type)
     if repeated:
         health.problems.append(repeated)
-    stale_after = settings.stale_after_seconds
+    stale_after_s = stale_after(settings, scan_interval)
     since = health.last_success_at or counting_from
-    if stale_after and since is not None:
-        moving = [r for r in running if r.mode in FETCHING and _moved_within(r, now, stale_after)]
-        if not moving and (now - since).total_seconds() > stale_after:
+    if stale_after_s and since is not None:
+        moving = [r for r in running if r.mode in FETCHING and _moved_within(r, now, stale_after_s)]
+        if not moving and (now - since).total_seconds() > stale_after_s:
             what = f"since {since.isoformat()}" if health.last_success_at else "since the start"
             stuck = [r for r in running if r.mode in FETCHING]
             hangs = (
@@ -98,7 +113,7 @@ async def run_log_health(
             )
             health.problems.append(
                 f"no run that fetches records (full, verify, incremental) has succeeded {what} "
-                f"(more than SYNC_STALE_SECONDS={stale_after}){hangs}"
+                f"(more than SYNC_STALE_SECONDS={stale_after_s}){hangs}"
             )
     return health
 
@@ -109,7 +124,14 @@ async def object_health(
     worker = scheduler.workers.get(object_type)
     lease = await store.leases.holder(object_type)
     held = await store.scans.held(object_type, sample=0)
-    runs = await run_log_health(store, settings, object_type, counting_from=scheduler.started_at)
+    feed = scheduler.runner.feeds.get(object_type)
+    runs = await run_log_health(
+        store,
+        settings,
+        object_type,
+        counting_from=scheduler.started_at,
+        scan_interval=feed.scan_interval_seconds if feed is not None else None,
+    )
     health = ObjectHealth(
         object_type=object_type,
         worker_alive=bool(worker and worker.alive),

@@ -139,6 +139,11 @@ class Feed(Protocol):
         ...
 
     @property
+    def scan_interval_seconds(self) -> float | None:
+        """A full scan this often (0: only on request); None: by ``FULL_SYNC_CRON``."""
+        ...
+
+    @property
     def fingerprint(self) -> Fingerprinter:
         """What counts as a change of one of its records."""
         ...

@@ -1,6 +1,10 @@
 """The one place that builds the configured sources: every module outside
 ``proxy/sources/`` reaches a source through this module and :mod:`proxy.sources.base`,
-never through a source's own package."""
+never through a source's own package.
+
+Two kinds today: HubSpot object types (``OBJECT_TYPES``, one HubSpot client and rate budget
+for all of them) and declared JSON APIs (``SOURCES_FILE`` or ``SOURCES``, one feed each).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,28 @@ from dataclasses import dataclass
 import aiohttp
 
 from proxy.config import Settings
+from proxy.errors import ConfigError
 from proxy.sources.base import Feed
 from proxy.sources.hubspot import client_from_settings
 from proxy.sources.hubspot.feed import HubSpotFeed
 from proxy.sources.hubspot.names import mirrored_names, name_custom_objects
 from proxy.sources.ratelimit import RollingWindowLimiter
+from proxy.sources.rest.declaration import DeclaredSource, parse_json, parse_toml
+from proxy.sources.rest.feed import RestFeed
 
-__all__ = ["Sources", "build_sources", "feed_names", "mirrored_names", "name_custom_objects"]
+__all__ = [
+    "Sources",
+    "build_sources",
+    "declared_secrets",
+    "declared_sources",
+    "feed_names",
+    "mirrored_names",
+    "name_custom_objects",
+    "scan_intervals",
+]
+
+# Paths of the service itself: no feed may take one.
+RESERVED_NAMES = frozenset({"admin", "health", "metrics"})
 
 
 @dataclass(frozen=True)
@@ -25,15 +44,60 @@ class Sources:
     limiter: RollingWindowLimiter  # the upstream budget /admin/status shows (HubSpot's)
 
 
+def declared_sources(settings: Settings) -> dict[str, DeclaredSource]:
+    """The sources ``SOURCES_FILE`` or ``SOURCES`` declare, checked: each key, each
+    ``${VAR}``, and each name (a feed path that no object type and no route of the service
+    has). Raises :class:`ConfigError` naming the source and the key."""
+    given = settings.declarations()
+    if given is None:
+        return {}
+    origin, text = given
+    parse = parse_toml if origin == "SOURCES_FILE" else parse_json
+    declared = parse(text, settings.source_env, origin)
+    routes = {*settings.object_types, *(f"get_{t}" for t in settings.object_types)}
+    for name in declared:
+        if name in routes:
+            raise ConfigError(
+                f"sources.{name}: the name is taken by an object type of OBJECT_TYPES "
+                f"({', '.join(settings.object_types)}); a source's name is its feed path"
+            )
+        if name in RESERVED_NAMES or (name.startswith("get_") and name[4:] in declared):
+            raise ConfigError(f"sources.{name}: /{name} is a route of the service; rename it")
+    return declared
+
+
+def declared_secrets(settings: Settings) -> list[str]:
+    """The values the declarations took from the environment: scrubbed from every log."""
+    return list(settings.source_env.values())
+
+
+def scan_intervals(settings: Settings) -> dict[str, float | None]:
+    """Each feed's own full-scan period (a declared source's ``interval_seconds``; None
+    for an object type: by FULL_SYNC_CRON), known without building the feeds."""
+    declared = declared_sources(settings)
+    return {
+        **dict.fromkeys(settings.object_types),
+        **{name: d.spec.interval_seconds for name, d in declared.items()},
+    }
+
+
 def feed_names(settings: Settings) -> tuple[str, ...]:
     """The names of the feeds ``settings`` configure, known before any source is asked
-    (the feed routes are made from them)."""
-    return settings.object_types
+    (the feed routes are made from them): the object types, then the declared sources."""
+    return (*settings.object_types, *declared_sources(settings))
 
 
 def build_sources(settings: Settings, session: aiohttp.ClientSession) -> Sources:
     """The feeds ``settings`` configure, sharing ``session``: one per object type in
-    OBJECT_TYPES, all served by one HubSpot client (one rate budget)."""
-    client = client_from_settings(session, settings)
-    feeds = {t: HubSpotFeed(client, settings, t) for t in settings.object_types}
-    return Sources(feeds, client.http.limiter)
+    OBJECT_TYPES, all served by one HubSpot client (one rate budget), and one per declared
+    source."""
+    feeds: dict[str, Feed] = {}
+    if settings.object_types:
+        client = client_from_settings(session, settings)
+        feeds.update({t: HubSpotFeed(client, settings, t) for t in settings.object_types})
+        limiter = client.http.limiter
+    else:  # no HubSpot: its budget stays unused
+        limiter = RollingWindowLimiter(settings.hubspot_requests_per_10s, 10.0)
+    for name, declared in declared_sources(settings).items():
+        feeds[name] = RestFeed(declared, session)
+    return Sources(feeds, limiter)

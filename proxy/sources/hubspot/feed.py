@@ -46,6 +46,7 @@ class HubSpotFeed:
 
     modes = frozenset(MODES)
     phases = (LIVE, ARCHIVED)
+    scan_interval_seconds = None  # full scans by FULL_SYNC_CRON, incremental runs between
 
     def __init__(self, client: HubSpotClient, settings: Settings, object_type: str) -> None:
         self.client = client

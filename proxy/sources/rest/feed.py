@@ -1,0 +1,191 @@
+"""A declared REST source as a feed of the engine (:mod:`proxy.sources.base`).
+
+A scan is the source's listing, page by page: every record comes whole, so each page is
+diffed into the mirror as it is (no fetch step), and its position is the listing's resume
+token. A page the API answers ``304 Not Modified`` (conditional requests) is the same page
+as before: its ids are seen, nothing is parsed. Absences, once a scan has listed everything
+(and the listing was complete and saw no id twice), are confirmed by asking ``item_url``
+about each (404 or 410: gone; 200: the listing missed a live record, nothing is deleted),
+or without ``item_url`` by the record having been absent from the previous complete scan
+too. ``deletions = "never"`` confirms nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.diff import Fingerprinter
+from proxy.errors import BadPage, ListingIncomplete
+from proxy.run_context import RunContext
+from proxy.sources.base import FULL, LIVE, VERIFY, Absences, FeedPage
+from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource
+from proxy.sources.rest.declaration import DeclaredSource
+from proxy.sources.rest.paths import Path, compile_path
+
+SCANS = (FULL, VERIFY)
+SUCCEEDED = "succeeded"
+# Keys of a record that the feed's own replace: Sesam reads them as the entity's.
+FEED_KEYS = ("_id", "_updated", "_deleted")
+
+
+@dataclass(frozen=True)
+class PathFingerprinter(Fingerprinter):
+    """What counts as a change of a declared source's record: everything but the dotted
+    paths of ``ignore`` (key order never matters)."""
+
+    ignored_paths: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> str:
+        parts = [super().signature, "paths", *self.ignored_paths]
+        return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+    def canonical(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        out: Any = dict(record)
+        for path in self._paths:
+            out = path.remove(out)
+        return dict(out)
+
+    @property
+    def _paths(self) -> list[Path]:
+        return [compile_path(p, "ignore") for p in self.ignored_paths]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A listed record as the engine applies it: its JSON without the feed's own keys."""
+
+    id: str
+    deleted: bool
+    text: str
+    modified_ms: int | None = None  # a declared source has no modification time
+
+    def data(self) -> str:
+        return self.text
+
+
+def as_record(record: RestRecord) -> Record:
+    text = record.data.decode()
+    if '"_' in text:  # rare: only then parse to drop the keys the feed sets itself
+        parsed = orjson.loads(text)
+        if isinstance(parsed, dict) and any(k in parsed for k in FEED_KEYS):
+            for key in FEED_KEYS:
+                parsed.pop(key, None)
+            text = orjson.dumps(parsed).decode()
+    return Record(record.id, record.deleted, text)
+
+
+class RestFeed:
+    """One declared source, for the life of the process (:class:`proxy.sources.base.Feed`).
+    Every run is a full scan: the listing is the only way to learn anything, and every
+    record comes whole, so a scan compares every record anyway."""
+
+    phases = (LIVE,)
+    modes = frozenset({FULL})
+
+    def __init__(self, declared: DeclaredSource, session: aiohttp.ClientSession) -> None:
+        self.declared = declared
+        # Kept across scans: a page the API answers 304 is not parsed again.
+        self.source = RestSource(declared, session, cache=ConditionalCache())
+        self.fingerprint = PathFingerprinter(
+            ignored_fields=frozenset(), ignored_paths=tuple(declared.spec.ignore)
+        )
+        self.fetch_signature = self.fingerprint.signature
+        self.scan_interval_seconds: float | None = declared.spec.interval_seconds
+
+    @property
+    def name(self) -> str:
+        return self.declared.name
+
+    async def open(self, run: RunContext) -> RestRun:
+        self.source.stats = run.stats  # one run of a feed at a time: its requests
+        return RestRun(self, run)
+
+
+class RestRun:
+    """One run of one declared source: a scan (no recent changes, no deletion check)."""
+
+    def __init__(self, feed: RestFeed, run: RunContext) -> None:
+        self.feed = feed
+        self.source = feed.source
+        self.run = run
+        self.duplicates_seen = False
+
+    async def scan_pages(
+        self, phase: str, after: str | None, *, verify: bool
+    ) -> AsyncIterator[FeedPage]:
+        listing = self.source.listing(orjson.loads(after) if after else None)
+        async for page in listing:
+            position = orjson.dumps(page.after).decode() if page.after is not None else None
+            if page.not_modified:
+                await self._check_cached(page.ids)
+                yield FeedPage(sighted=page.ids, after=position)
+            else:
+                # probe: most records of a rescan equal their stored copies, which is
+                # checked before the write lock is taken.
+                records = [as_record(r) for r in page.records]
+                yield FeedPage(records=records, after=position, probe=True)
+        summary = listing.summary
+        assert summary is not None  # set when the iteration ends
+        if not summary.complete:
+            raise ListingIncomplete(
+                f"source {self.source.name}: {summary.reason}; no deletions applied, and "
+                "the next full sync starts the scan over"
+            )
+        self.duplicates_seen = summary.duplicates_seen
+
+    async def _check_cached(self, ids: Sequence[str]) -> None:
+        """A 304 page is the page as last fetched, whose records the mirror should hold. If
+        it does not (the write of that page failed), the cache cannot be trusted."""
+        stored = await self.run.store.changes.stored(self.feed.name, list(ids))
+        if len(stored) < len(set(ids)):
+            self.source.cache.pages.clear()
+            raise BadPage(
+                f"source {self.source.name}: a page answered 304 Not Modified names records "
+                "the mirror does not hold; its conditional requests start afresh next scan"
+            )
+
+    async def confirm_absences(self, unseen: Sequence[str], scan_started: datetime) -> Absences:
+        spec = self.feed.declared.spec
+        if spec.deletions == "never" or not unseen:
+            return Absences()
+        if self.duplicates_seen:
+            # Offset drift: the listing shifted under the scan, so a record it did not see
+            # may be live. What it saw is applied; nothing is inferred from what it missed.
+            return Absences()
+        if spec.item_url is not None:
+            gone: list[str] = []
+            for record_id in unseen:
+                if await self.source.item_status(record_id) == "live":
+                    raise ListingIncomplete(
+                        f"source {self.source.name}: record {record_id} is live at item_url "
+                        "but the listing did not show it; no deletions applied"
+                    )
+                gone.append(record_id)
+            return Absences(gone=gone)
+        # Without item_url: gone when the previous complete scan did not see it either
+        # (nor any run since it began).
+        last = await self.run.store.runs.last(self.feed.name, modes=SCANS, status=SUCCEEDED)
+        if last is None:
+            return Absences()
+        previous = last.scan_run_id or last.id
+        unseen_twice = set(await self.run.store.changes.unseen_live_ids(self.feed.name, previous))
+        return Absences(gone=[i for i in unseen if i in unseen_twice])
+
+    # Not among the feed's modes: the engine never asks (a declared source has no change
+    # filter to search, nor a recycle bin to list).
+    def recent(self, since: datetime, until: datetime) -> AsyncIterator[FeedPage]:
+        raise NotImplementedError
+
+    def deleted(self) -> AsyncIterator[FeedPage]:
+        raise NotImplementedError
+
+    async def live_count(self) -> int | None:
+        raise NotImplementedError
