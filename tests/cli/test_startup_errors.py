@@ -139,3 +139,80 @@ async def test_status_never_creates_a_database(tmp_path: Path) -> None:
     assert not path.exists()
     status, _, err = await run("db", "current", DATABASE_URL=f"sqlite:///{path}")
     assert status == 1 and "no database" in err and not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "needles"),
+    [
+        (
+            {"SOURCES": '{"orders": {"url": "http://x/o", "pagination": {"style": "cursors"}}}'},
+            ("sources.orders.pagination", "cursors"),
+        ),
+        ({"SOURCES": '{"orders": {"url": "http://x/o", "colour": "red"}}'}, ("sources.orders",)),
+        (
+            {"SOURCES": '{"orders": {"url": "http://x/o", "headers": {"A": "${NOT_SET_VAR}"}}}'},
+            ("sources.orders.headers", "NOT_SET_VAR"),
+        ),
+        ({"SOURCES": '{"Orders!": {"url": "http://x/o"}}'}, ("Orders!",)),
+        ({"SOURCES": '{"contacts": {"url": "http://x/o"}}'}, ("sources.contacts", "OBJECT_TYPES")),
+        ({"SOURCES": '{"health": {"url": "http://x/o"}}'}, ("sources.health", "route")),
+        ({"SOURCES": "{not json"}, ("SOURCES", "not valid JSON")),
+        (
+            {"SOURCES": '{"a": {"url": "http://x/o"}}', "SOURCES_FILE": "/nowhere.toml"},
+            ("SOURCES and SOURCES_FILE",),
+        ),
+        ({"SOURCES_FILE": "/no/such/sources.toml"}, ("SOURCES_FILE", "/no/such/sources.toml")),
+    ],
+)
+async def test_a_wrong_declaration_stops_the_start_naming_source_and_key(
+    tmp_path: Path, env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    path = tmp_path / "m.db"
+    status, out, err = await run(
+        "serve",
+        DATABASE_URL=f"sqlite:///{path}",
+        PORT=str(free_port()),
+        OBJECT_TYPES="contacts",
+        **env,
+    )
+    assert status == 2, (out, err)
+    assert_short(err, "configuration error", *needles)
+    assert not path.exists()
+
+
+async def test_a_secret_from_the_environment_never_shows_in_a_declaration_error(
+    tmp_path: Path,
+) -> None:
+    table = '{"orders": {"url": "http://x/o?key=${SHOP_KEY}", "pagination": {"style": 7}}}'
+    status, out, err = await run(
+        "serve",
+        DATABASE_URL=f"sqlite:///{tmp_path}/m.db",
+        PORT=str(free_port()),
+        SOURCES=table,
+        SHOP_KEY="very-secret-shop-key",
+    )
+    assert status == 2, (out, err)
+    assert "very-secret-shop-key" not in out + err
+    assert "sources.orders.pagination" in err
+
+
+async def test_sources_alone_need_no_hubspot_token_but_object_types_do(tmp_path: Path) -> None:
+    sources = '{"orders": {"url": "http://127.0.0.1:9/orders"}}'
+    url = f"sqlite:///{tmp_path}/m.db"
+    # Object types named without a token: still an error.
+    status, _, err = await run(
+        "sync", DATABASE_URL=url, SOURCES=sources, OBJECT_TYPES="contacts", HUBSPOT_ACCESS_TOKEN=""
+    )
+    assert status == 2 and "HUBSPOT_ACCESS_TOKEN" in err, err
+    # The sources alone: the run starts (and fails reaching the API, exit 1, not 2).
+    env = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "sync", "--object", "orders",
+        env={**env, "DATABASE_URL": url, "SOURCES": sources, "HUBSPOT_MAX_TRIES": "1",
+             "LOG_LEVEL": "WARNING"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, out.decode()
+    assert "source orders" in out.decode()
