@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proxy.config import Settings, load_settings, redact_url
-from proxy.sources.configured import build_sources, name_custom_objects
+from proxy.sources.configured import build_sources, feed_names, name_custom_objects
 from proxy.sources.http import source_session
 from proxy.store import RunCounts, Store, migrate
 from proxy.sync import FULL, INCREMENTAL, RunOutcome, SyncRunner, describe
@@ -151,6 +152,29 @@ def _reporter(bar: Progress | None, title: str) -> Callable[[RunCounts, int | No
 
 
 DEMO_OBJECT_TYPES = "contacts,companies,deals"
+DEMO_SCAN_SECONDS = 15  # how often the demo's declared source is scanned
+
+
+def demo_sources(api: str) -> str:
+    """The demo's declared source: the orders of its own filterless JSON API."""
+    declared = {
+        "orders": {
+            "url": f"{api}/cursor/orders",
+            "params": {"limit": 100},
+            "records": "data",
+            "pagination": {
+                "style": "cursor",
+                "param": "starting_after",
+                "from_record": "id",
+                "has_more": "has_more",
+            },
+            "item_url": f"{api}/orders/{{id}}",
+            "interval_seconds": DEMO_SCAN_SECONDS,
+        }
+    }
+    return json.dumps(declared)
+
+
 DEMO_ASSOCIATIONS = "contacts=companies,deals;companies=contacts,deals;deals=contacts,companies"
 
 
@@ -163,6 +187,8 @@ async def run_demo(
     from proxy.simulator import HubSpotSimulator
     from proxy.simulator import create_app as create_simulator
     from proxy.simulator.churn import churn
+    from proxy.simulator.rest import RestSimulator, create_rest_app
+    from proxy.simulator.rest.churn import churn as churn_orders
     from proxy.simulator.seeding import associate_all
 
     workdir = Path(tempfile.mkdtemp(prefix="change-proxy-demo-"))
@@ -177,6 +203,13 @@ async def run_demo(
     sim_site = web.TCPSite(sim_runner, "127.0.0.1", 0)
     await sim_site.start()
     sim_port = sim_runner.addresses[0][1]
+    # A JSON API of the project's own with no change filter (orders behind a cursor), for a
+    # declared source: only the mirror can tell what changed there.
+    orders = RestSimulator(max(contacts // 5, 10))
+    api_runner = web.AppRunner(create_rest_app(orders), access_log=None)
+    await api_runner.setup()
+    await web.TCPSite(api_runner, "127.0.0.1", 0).start()
+    api = f"http://127.0.0.1:{api_runner.addresses[0][1]}"
     admin_token = secrets.token_urlsafe(16)
     env = {
         **os.environ,
@@ -192,18 +225,21 @@ async def run_demo(
         "HOST": base.host if "HOST" in os.environ else "127.0.0.1",
         "PORT": str(base.port),
         "LOG_LEVEL": base.log_level,
+        "SOURCES": os.environ.get("SOURCES", demo_sources(api)),
     }
+    env.pop("SOURCES_FILE", None)
     settings, _ = await name_custom_objects(load_settings(env=env))
     proxy_runner = web.AppRunner(create_app(settings))
     stop = asyncio.Event()
     churn_task = asyncio.create_task(
         churn(sim, interval_s=churn_interval, rng=random.Random(7), stop=stop)
     )
+    orders_task = asyncio.create_task(churn_orders(orders, interval_s=churn_interval, seed=7))
     try:
         await proxy_runner.setup()
         await web.TCPSite(proxy_runner, settings.host, settings.port).start()
         root = f"http://{settings.host}:{settings.port}"
-        feeds = "\n".join(f"  feed         {root}/{t}" for t in settings.object_types)
+        feeds = "\n".join(f"  feed         {root}/{t}" for t in feed_names(settings))
         simulator = f"http://127.0.0.1:{sim_port}/_sim/mutate"
         auth = f"-H 'Authorization: Bearer {admin_token}'"
         archive = '{"op": "archive", "object_type": "deals", "id": "1"}'
@@ -223,6 +259,13 @@ and the proxy on SQLite ({redact_url(settings.database_url)}).
                and within {settings.delete_check_seconds} s (DELETE_CHECK_SECONDS) its tombstone
                is in curl -s '{root}/deals' (the entity with "_id": "1" has "_deleted": true)
 
+  orders       a JSON API with no change filter ({api}/cursor/orders), mirrored as the
+               declared source orders (SOURCES), scanned every {DEMO_SCAN_SECONDS} s:
+  change one   curl -s -X POST {api}/_sim/mutate -d '{{"op": "update", "id": 3, "name": "Ada"}}'
+  delete one   curl -s -X POST {api}/_sim/mutate -d '{{"op": "delete", "id": 4}}'
+               and after the next scan curl -s '{root}/orders' has order 3 renamed and order 4
+               a tombstone ("_deleted": true; item_url confirmed it is gone)
+
 Ctrl-C stops it.""",
             flush=True,
         )
@@ -233,6 +276,9 @@ Ctrl-C stops it.""",
     finally:
         stop.set()
         await churn_task
+        orders_task.cancel()
+        await asyncio.gather(orders_task, return_exceptions=True)
+        await api_runner.cleanup()
         await proxy_runner.cleanup()
         await sim_runner.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)  # the demo leaves nothing behind

@@ -256,6 +256,34 @@ async def test_demo_serves_a_live_feed_until_interrupted(
                 await asyncio.sleep(0.05)
             else:
                 pytest.fail("the archived deal's tombstone did not reach the feed")
+            # The declared source: the demo's own filterless API, mirrored at /orders; an
+            # order deleted there is a tombstone after the next scan (asked for here rather
+            # than waited for).
+            orders_feed = f"http://127.0.0.1:{unused_tcp_port}/orders"
+            for _ in range(600):
+                async with session.get(orders_feed) as resp:
+                    if resp.status == 200:
+                        orders = orjson.loads(await resp.read())
+                        break
+                await asyncio.sleep(0.05)
+            assert len(orders) >= 60 and orders[0]["name"].startswith("order")
+            api_mutate = [w for w in text.split() if w.endswith("/_sim/mutate")][-1]
+            async with session.post(api_mutate, json={"op": "delete", "id": 4}) as resp:
+                # 404: the demo's own churn deleted it first (a tombstone all the same).
+                assert resp.status in (200, 404), await resp.text()
+            for _ in range(600):
+                async with session.post(
+                    f"http://127.0.0.1:{unused_tcp_port}/admin/resync?object=orders&mode=full",
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as resp:
+                    assert resp.status == 202
+                async with session.get(orders_feed) as resp:
+                    orders = orjson.loads(await resp.read())
+                if any(e["_id"] == "4" and e["_deleted"] for e in orders):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the deleted order's tombstone did not reach the feed")
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
