@@ -231,3 +231,18 @@ async def test_incremental_is_refused_for_a_source_without_a_filter(
     resp = await rig.client.post("/admin/resync?object=orders&mode=incremental", headers=AUTH)
     assert resp.status == 400
     assert "incremental" in (await resp.json())["error"]
+
+
+async def test_ignored_paths_are_left_out_of_change_detection(make_rest_rig: RigFactory) -> None:
+    rig = await make_rest_rig({**STYLES["cursor"], "ignore": ["updated_at", "stats.views"]})
+    rig.sim.update(2, stats={"views": 1, "likes": 0})
+    await rig.scan()
+    last = max(e["_updated"] for e in await rig.feed())
+    rig.sim.update(2, stats={"views": 99, "likes": 0})  # and updated_at moves: both ignored
+    quiet = await rig.scan()
+    assert (quiet.updated, await rig.feed(since=last)) == (0, [])
+    rig.sim.update(2, stats={"views": 100, "likes": 1})  # a change that counts
+    loud = await rig.scan()
+    assert loud.updated == 1
+    [entity] = await rig.feed(since=last)
+    assert entity["stats"] == {"views": 100, "likes": 1}
