@@ -36,7 +36,7 @@ _MIGRATION_LOCK_KEY = 0x6368616E67652D70
 # MySQL, MSSQL and Oracle dialects with them, and Mako: ~10 MB that a process keeps for its
 # lifetime (measured: 10.1 MiB of RSS on top of aiohttp and SQLAlchemy's asyncio extension).
 # serve upgrades at every start; knowing the head, a start on a current database skips it.
-HEAD = "0010"
+HEAD = "0011"
 # Alembic's default version table, which migrations/env.py keeps.
 _VERSION_TABLE = "alembic_version"
 

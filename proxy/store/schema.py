@@ -293,3 +293,13 @@ held_deletions = sa.Table(
     sa.Column("run_id", sa.Integer, nullable=False, comment="the full run that held it"),
     sa.Column("held_at", UtcDateTime(), nullable=False),
 )
+
+# A declared source's OAuth2 refresh token, when its server rotates it: the last one it
+# handed out (the declared one is spent), so a restart does not fall back to a dead token.
+source_tokens = sa.Table(
+    "source_tokens",
+    metadata,
+    sa.Column("object_type", sa.String(64), primary_key=True, comment="the source's name"),
+    sa.Column("refresh_token", sa.Text, nullable=False, comment="secret: never logged"),
+    sa.Column("saved_at", UtcDateTime(), nullable=False),
+)

@@ -15,6 +15,7 @@ from proxy.store.reads import FeedReader
 from proxy.store.run_writer import RunWriter
 from proxy.store.runs import RunLog
 from proxy.store.scans import FullScans
+from proxy.store.tokens import SourceTokens
 
 
 class Store:
@@ -28,6 +29,7 @@ class Store:
         self.runs = RunLog(self.db)
         self.leases = Leases(self.db)
         self.scans = FullScans(self.db)
+        self.tokens = SourceTokens(self.db)
 
     @classmethod
     def open(cls, url: str, **engine_kwargs: Any) -> Store:

@@ -77,6 +77,8 @@ def make_rest_rig(
         table = {**table, "url": base + table["url"], "interval_seconds": 0}
         if "item_url" in table:
             table["item_url"] = base + table["item_url"]
+        if "auth" in table and "token_url" in table["auth"]:
+            table["auth"] = {**table["auth"], "token_url": base + table["auth"]["token_url"]}
         settings = load_settings(
             env={
                 "DATABASE_URL": database_url,
@@ -246,3 +248,32 @@ async def test_ignored_paths_are_left_out_of_change_detection(make_rest_rig: Rig
     assert loud.updated == 1
     [entity] = await rig.feed(since=last)
     assert entity["stats"] == {"views": 100, "likes": 1}
+
+
+async def test_a_rotated_refresh_token_outlives_a_restart(make_rest_rig: RigFactory) -> None:
+    """The server spends a refresh token when it hands out the next one: the next one is
+    kept in the database, so a new process does not come back with the declared, spent
+    one."""
+    sim = RestSimulator(N_RECORDS)
+    sim.auth.mode = "oauth2"
+    auth = {
+        "type": "oauth2",
+        "token_url": "/oauth/token",
+        "client_id": "sim-client",
+        "client_secret": "${CLIENT_SECRET}",
+        "grant": "refresh_token",
+        "refresh_token": "${REFRESH_TOKEN}",
+    }
+    table = {**STYLES["cursor"], "auth": auth}
+    env = {"CLIENT_SECRET": "sim-client-secret", "REFRESH_TOKEN": "sim-refresh-0"}
+    first = await make_rest_rig(table, sim, **env)
+    assert (await first.scan()).status == "succeeded"
+    assert sim.auth.refresh_token == "sim-refresh-1"  # sim-refresh-0 is spent
+    assert await first.store.tokens.load("orders") == "sim-refresh-1"
+
+    sim.expire_tokens()  # a new process needs a new access token anyway
+    second = await make_rest_rig(table, sim, **env)  # the same database, a new process
+    run = await second.scan()
+    assert run.status == "succeeded", run.error
+    assert await second.store.tokens.load("orders") == "sim-refresh-2"
+    assert "sim-refresh" not in (run.error or "")

@@ -25,7 +25,7 @@ from proxy.diff import Fingerprinter
 from proxy.errors import BadPage, ListingIncomplete
 from proxy.run_context import RunContext
 from proxy.sources.base import FULL, LIVE, VERIFY, Absences, FeedPage
-from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource
+from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource, TokenStore
 from proxy.sources.rest.declaration import DeclaredSource
 from proxy.sources.rest.paths import Path, compile_path
 
@@ -106,6 +106,11 @@ class RestFeed:
 
     async def open(self, run: RunContext) -> RestRun:
         self.source.stats = run.stats  # one run of a feed at a time: its requests
+        if self.source.token_store is None:  # a rotated refresh token outlives the process
+            tokens, name = run.store.tokens, self.name
+            self.source.token_store = TokenStore(
+                load=lambda: tokens.load(name), save=lambda token: tokens.save(name, token)
+            )
         return RestRun(self, run)
 
 
