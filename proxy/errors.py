@@ -67,6 +67,12 @@ class ListingLoop(BadPage):
     got a page whose ids are exactly an earlier page's: it would never end. Fails the run."""
 
 
+class DeclarationMismatch(BadPage):
+    """A declared source's ``records`` or ``id`` path finds nothing in the first page of a
+    listing: the declaration does not fit the API. A setting to fix: retrying will not
+    help, so it is named at once (``change-proxy sync`` exits 2, ``/health`` says it)."""
+
+
 class ListingIncomplete(UpstreamError):
     """A full scan's listing ended early: records it did not see are still live in the
     source. None of its absence deletions are applied; the next full sync starts over."""

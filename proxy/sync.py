@@ -20,6 +20,7 @@ from proxy.config import Settings
 from proxy.diff import Fingerprinter
 from proxy.errors import (
     BadPage,
+    DeclarationMismatch,
     LeaseLost,
     ProxyError,
     UnknownObjectType,
@@ -189,7 +190,7 @@ class SyncRunner:
             raise
         except LeaseLost as exc:
             status, error = INTERRUPTED, f"interrupted: {exc}"
-        except (UpstreamAuthError, UnknownObjectType) as exc:
+        except (UpstreamAuthError, UnknownObjectType, DeclarationMismatch) as exc:
             status, error, configuration_error = FAILED, str(exc), True
         except ProxyError as exc:
             status, error = FAILED, error_text(exc)

@@ -277,3 +277,16 @@ async def test_a_rotated_refresh_token_outlives_a_restart(make_rest_rig: RigFact
     assert run.status == "succeeded", run.error
     assert await second.store.tokens.load("orders") == "sim-refresh-2"
     assert "sim-refresh" not in (run.error or "")
+
+
+async def test_a_declaration_that_does_not_fit_the_api_is_named_never_an_empty_feed(
+    make_rest_rig: RigFactory,
+) -> None:
+    rig = await make_rest_rig({**STYLES["cursor"], "records": "items"})  # the API says "data"
+    run = await rig.scan()
+    assert run.status == "failed"
+    assert (run.error or "").startswith("sources.orders.records: 'items' finds nothing")
+    assert (await rig.client.get("/orders")).status == 503  # not an empty 200
+    health = await (await rig.client.get("/health")).json()
+    [problem] = health["objects"]["orders"]["problems"]
+    assert "failed on a setting" in problem and "sources.orders.records" in problem

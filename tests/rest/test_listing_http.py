@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.errors import BadPage
+from proxy.errors import BadPage, DeclarationMismatch
 from proxy.sources.rest.client import ConditionalCache
 
 from .conftest import N_RECORDS, SIZE, STYLES, Upstream, collect, ids_of
@@ -88,19 +88,21 @@ async def test_last_modified_alone_gives_304(upstream: Upstream) -> None:
 @pytest.mark.parametrize(
     ("table", "missing"),
     [
-        ({**STYLES["cursor"], "records": "items"}, "records = 'items' finds nothing"),
-        ({**STYLES["cursor"], "id": "uid"}, "record 0 has no id at 'uid'"),
-        ({**STYLES["cursor"], "records": "has_more"}, "records = 'has_more' is not a list"),
+        ({**STYLES["cursor"], "records": "items"}, "sources.orders.records: 'items' finds nothing"),
+        ({**STYLES["cursor"], "id": "uid"}, "sources.orders.id: 'uid' finds no id"),
+        ({**STYLES["cursor"], "records": "has_more"}, "sources.orders.records: 'has_more' is not"),
     ],
 )
-async def test_a_page_without_records_or_ids_is_rejected_whole(
+async def test_a_declaration_that_finds_nothing_in_the_first_page_names_the_key(
     upstream: Upstream, table: dict[str, Any], missing: str
 ) -> None:
-    with pytest.raises(BadPage) as info:
+    """Not a silent empty feed: a setting to fix, named by source and key."""
+    with pytest.raises(DeclarationMismatch) as info:
         await collect(upstream.source(table))
     message = str(info.value)
-    assert message.startswith("source orders: ") and missing in message
+    assert message.startswith(missing) and "first page" in message
     assert "/cursor/orders" in message
+    assert isinstance(info.value, BadPage)  # the page is rejected whole, too
 
 
 async def test_a_page_that_is_not_json_is_rejected(upstream: Upstream) -> None:

@@ -21,6 +21,7 @@ from yarl import URL
 
 from proxy.errors import (
     BadPage,
+    DeclarationMismatch,
     ListingLoop,
     UpstreamAuthError,
     UpstreamError,
@@ -134,7 +135,9 @@ class Listing:
                     )
                 )
             asked[key] = number
-            page, next_request, page_total = await src.fetch_page(paginator, request)
+            page, next_request, page_total = await src.fetch_page(
+                paginator, request, first=number == 1 and self.after is None
+            )
             if page.ids:
                 ids = frozenset(page.ids)
                 if ids in page_ids:
@@ -245,7 +248,7 @@ class RestSource:
     # --- one page --------------------------------------------------------------------------
 
     async def fetch_page(
-        self, paginator: Paginator, request: Request
+        self, paginator: Paginator, request: Request, *, first: bool = False
     ) -> tuple[_ParsedPage, Request | None, int | None]:
         """One page, its next request and the total it announces (or the cached ones on a
         304)."""
@@ -266,7 +269,7 @@ class RestSource:
             self.cache.not_modified += 1
             return _ParsedPage([], cached.ids, True), cached.next, cached.total
         self.cache.parsed += 1
-        doc, parsed, raw_records = self._parse(request, response.body)
+        doc, parsed, raw_records = self._parse(request, response.body, first=first)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
         try:
             next_request = paginator.next(request, page)
@@ -281,20 +284,29 @@ class RestSource:
             self.cache.pages.pop(key, None)
         return parsed, next_request, page_total
 
-    def _parse(self, request: Request, raw: bytes) -> tuple[Any, _ParsedPage, list[Any]]:
-        """A page's body: its records with ids, or BadPage saying what is missing."""
+    def _parse(
+        self, request: Request, raw: bytes, *, first: bool = False
+    ) -> tuple[Any, _ParsedPage, list[Any]]:
+        """A page's body: its records with ids, or BadPage saying what is missing. On the
+        first page of a listing, a ``records`` or ``id`` path that finds nothing is a
+        declaration that does not fit the API (:class:`DeclarationMismatch`): a setting to
+        fix, said at once, never a silent empty feed."""
         where = f"source {self.name}: {_show(request)}"
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise self._bad(f"{where}: the page is not JSON; page rejected") from None
         found = self.records_path.get(doc)
-        if found is MISSING:
-            raise self._bad(
-                f"{where}: records = {self.spec.records!r} finds nothing; page rejected"
-            )
-        if not isinstance(found, list):
-            raise self._bad(f"{where}: records = {self.spec.records!r} is not a list")
+        if found is MISSING or not isinstance(found, list):
+            what = "finds nothing" if found is MISSING else "is not a list"
+            if first:
+                raise DeclarationMismatch(
+                    self.scrub(
+                        f"sources.{self.name}.records: {self.spec.records!r} {what} in the "
+                        f"first page ({_show(request)}); fix the declaration"
+                    )
+                )
+            raise self._bad(f"{where}: records = {self.spec.records!r} {what}; page rejected")
         records: list[RestRecord] = []
         for index, item in enumerate(found):
             parts = []
@@ -306,6 +318,14 @@ class RestSource:
                     or value == ""
                     or isinstance(value, dict | list | bool)
                 ):
+                    if first and index == 0:
+                        raise DeclarationMismatch(
+                            self.scrub(
+                                f"sources.{self.name}.id: {path.text!r} finds no id in the "
+                                f"first record of the first page ({_show(request)}); fix "
+                                "the declaration"
+                            )
+                        )
                     raise self._bad(
                         f"{where}: record {index} has no id at {path.text!r}; page rejected"
                     )
