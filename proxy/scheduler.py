@@ -101,16 +101,19 @@ class SyncScheduler:
                 misfire_grace_time=PRUNE_INTERVAL_S,
             )
         for object_type, feed in self.runner.feeds.items():
-            if self.settings.sync_interval_seconds > 0 and INCREMENTAL in feed.modes:
+            incremental_every = feed.incremental_interval_seconds
+            if incremental_every is None:
+                incremental_every = self.settings.sync_interval_seconds
+            if incremental_every > 0 and INCREMENTAL in feed.modes:
                 self._aps.add_job(
                     self._scheduled,
-                    IntervalTrigger(seconds=self.settings.sync_interval_seconds, timezone=UTC),
+                    IntervalTrigger(seconds=incremental_every, timezone=UTC),
                     args=[object_type, INCREMENTAL],
                     id=f"{object_type}:{INCREMENTAL}",
                     next_run_time=now,
                     coalesce=True,
                     max_instances=1,
-                    misfire_grace_time=self.settings.sync_interval_seconds,
+                    misfire_grace_time=max(1, int(incremental_every)),
                 )
             if self.settings.delete_check_seconds > 0 and DELETIONS in feed.modes:
                 interval = self.settings.delete_check_seconds

@@ -224,7 +224,7 @@ class SyncRunner:
         scan = await self.scans.run(run, feed, source, verify=verify)
         # Everything modified before the scan began was listed; later edits are found by
         # asking from there (the overlap also covers clock skew and search lag).
-        await self._advance_watermark(run, scan.started_at - self.overlap)
+        await self._advance_watermark(run, scan.started_at - self._overlap(run.object_type))
 
     async def _check_deletions(self, run: RunContext, source: FeedRun) -> None:
         """Bring deletions to the feed between full syncs: tombstone what the source lists
@@ -273,10 +273,16 @@ class SyncRunner:
         # Later edits are the next run's.
         await ingest(run, source.recent(since, run.started))
         # Edits older than start - overlap are in the index by now and were read above.
-        await self._advance_watermark(run, run.started - self.overlap)
+        await self._advance_watermark(run, run.started - self._overlap(object_type))
         await self.store.changes.mark_incremental_done(
             object_type, self.clock(), owner=run.writer.owner
         )
+
+    def _overlap(self, object_type: str) -> timedelta:
+        """How far before a run's start the next incremental run reads again: the feed's
+        own, or SEARCH_OVERLAP_SECONDS."""
+        own = self.feeds[object_type].overlap_seconds
+        return self.overlap if own is None else timedelta(seconds=own)
 
     async def _advance_watermark(self, run: RunContext, candidate: datetime) -> None:
         object_type = run.object_type

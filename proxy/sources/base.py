@@ -144,6 +144,18 @@ class Feed(Protocol):
         ...
 
     @property
+    def incremental_interval_seconds(self) -> float | None:
+        """An incremental run this often (``incremental`` mode); None: by
+        ``SYNC_INTERVAL_SECONDS``."""
+        ...
+
+    @property
+    def overlap_seconds(self) -> float | None:
+        """How far before its start the next incremental run reads again (the source's
+        index may lag writes); None: ``SEARCH_OVERLAP_SECONDS``."""
+        ...
+
+    @property
     def fingerprint(self) -> Fingerprinter:
         """What counts as a change of one of its records."""
         ...

@@ -290,3 +290,30 @@ async def test_a_declaration_that_does_not_fit_the_api_is_named_never_an_empty_f
     health = await (await rig.client.get("/health")).json()
     [problem] = health["objects"]["orders"]["problems"]
     assert "failed on a setting" in problem and "sources.orders.records" in problem
+
+
+async def test_a_declared_change_filter_makes_incremental_runs_read_only_what_changed(
+    make_rest_rig: RigFactory,
+) -> None:
+    table = {
+        **STYLES["cursor"],
+        "incremental": {"param": "updated_since", "field": "updated_at", "overlap_seconds": 0},
+    }
+    rig = await make_rest_rig(table)
+    await rig.scan()
+    last = max(e["_updated"] for e in await rig.feed())
+    rig.sim.update(6, name="changed since")
+    rig.sim.create("created since")
+    rig.sim.delete(8)  # a filter shows no deletions: left for the next full scan
+    resp = await rig.client.post("/admin/resync?object=orders&mode=incremental", headers=AUTH)
+    assert resp.status == 202, await resp.text()
+    await rig.scheduler.idle()
+    run = await rig.store.runs.get((await resp.json())["run_id"])
+    assert run is not None and (run.status, run.mode) == ("succeeded", "incremental"), run
+    assert (run.fetched, run.created, run.updated, run.deleted) == (2, 1, 1, 0)
+    changed = await rig.feed(since=last)
+    assert sorted(e["name"] for e in changed) == ["changed since", "created since"]
+    assert not any(e["_id"] == "8" and e["_deleted"] for e in await rig.feed())
+    # Full scans bring the deletion (without item_url: the second that misses it).
+    assert [(await rig.scan()).deleted for _ in range(2)] == [0, 1]
+    assert "8" not in served(await rig.feed())

@@ -5,7 +5,8 @@ pagination style. Page size from ``limit`` (default 10) unless a route names its
 * ``GET  /next_link/orders?limit&after``  ``{"data": [...], "links": {"next": relative},
   "@odata.nextLink": absolute, "meta": {"total": n}}``
 * ``GET  /link_header/orders?per_page&since``  a bare list; ``Link: <...>; rel="next"``
-* ``GET  /cursor/orders?limit&starting_after``  Stripe: ``{"data", "has_more"}``
+* ``GET  /cursor/orders?limit&starting_after[&updated_since]``  Stripe: ``{"data", "has_more"}``
+  (``updated_since``, ISO 8601: only what was updated since; the one change filter)
 * ``POST /cursor_body/orders``    Notion: body ``{"page_size", "start_cursor"}``;
   ``{"results", "next_cursor", "has_more"}``
 * ``GET  /page/orders?page&per_page``  ``{"items", "page", "total_pages", "total"}``
@@ -26,6 +27,7 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
@@ -174,16 +176,28 @@ async def list_link_header(request: web.Request) -> web.Response:
 
 
 def _cursor_rows(
-    sim: RestSimulator, after: int | None, limit: int
+    sim: RestSimulator, after: int | None, limit: int, updated_since: str | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    rest = _after(sim.ordered(), after)
+    rows = sim.ordered()
+    if updated_since:  # the one server-side change filter this API has (cursor route)
+        since = _instant(updated_since)
+        rows = [r for r in rows if _instant(r["updated_at"]) >= since]
+    rest = _after(rows, after)
     return rest[:limit], len(rest) > limit
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"not an ISO 8601 time: {text!r}") from None
 
 
 async def list_cursor(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     start = request.query.get("starting_after")
-    rows, more = _cursor_rows(sim, int(start) if start else None, _int(request, "limit", 10))
+    since = request.query.get("updated_since")
+    rows, more = _cursor_rows(sim, int(start) if start else None, _int(request, "limit", 10), since)
     if _drop(sim, "cursor", start is None):
         more = False
     if sim.faults.repeat_cursor and start:

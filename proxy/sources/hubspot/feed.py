@@ -46,7 +46,11 @@ class HubSpotFeed:
 
     modes = frozenset(MODES)
     phases = (LIVE, ARCHIVED)
-    scan_interval_seconds = None  # full scans by FULL_SYNC_CRON, incremental runs between
+    # Full scans by FULL_SYNC_CRON, incremental runs every SYNC_INTERVAL_SECONDS reading
+    # SEARCH_OVERLAP_SECONDS again (the settings name HubSpot's search).
+    scan_interval_seconds = None
+    incremental_interval_seconds = None
+    overlap_seconds = None
 
     def __init__(self, client: HubSpotClient, settings: Settings, object_type: str) -> None:
         self.client = client

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import msgspec
 import orjson
 from yarl import URL
 
@@ -100,9 +101,22 @@ class _Token:
 class Listing:
     """One listing: iterate it for :class:`RestPage`; ``summary`` is set once it ends."""
 
-    def __init__(self, source: RestSource, after: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        source: RestSource,
+        after: Mapping[str, Any] | None,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
         self.source = source
         self.after = after
+        # Extra query parameters (a change filter): such a listing is asked once, so its
+        # pages are neither looked up in nor added to the conditional cache.
+        self.spec = (
+            msgspec.structs.replace(source.spec, params={**source.spec.params, **params})
+            if params
+            else source.spec
+        )
+        self.conditional = not params
         self.summary: ListingSummary | None = None
 
     def __aiter__(self) -> AsyncIterator[RestPage]:
@@ -110,7 +124,7 @@ class Listing:
 
     async def _pages(self) -> AsyncIterator[RestPage]:
         src = self.source
-        paginator = paginator_for(src.spec)
+        paginator = paginator_for(self.spec)
         try:
             request: Request | None = (
                 paginator.first() if self.after is None else paginator.resume(self.after)
@@ -136,7 +150,10 @@ class Listing:
                 )
             asked[key] = number
             page, next_request, page_total = await src.fetch_page(
-                paginator, request, first=number == 1 and self.after is None
+                paginator,
+                request,
+                first=number == 1 and self.after is None,
+                use_cache=self.conditional,
             )
             if page.ids:
                 ids = frozenset(page.ids)
@@ -230,9 +247,12 @@ class RestSource:
 
     # --- public ----------------------------------------------------------------------------
 
-    def listing(self, after: Mapping[str, Any] | None = None) -> Listing:
-        """The pages of one listing, from the first or from a resume token a page gave."""
-        return Listing(self, after)
+    def listing(
+        self, after: Mapping[str, Any] | None = None, *, params: Mapping[str, str] | None = None
+    ) -> Listing:
+        """The pages of one listing, from the first or from a resume token a page gave;
+        ``params`` are added to the declared ones (the ``incremental`` filter)."""
+        return Listing(self, after, params)
 
     async def item_status(self, record_id: str) -> Literal["gone", "live"] | None:
         """What ``item_url`` says of one id: 404/410 gone, 2xx live; None without one."""
@@ -248,12 +268,17 @@ class RestSource:
     # --- one page --------------------------------------------------------------------------
 
     async def fetch_page(
-        self, paginator: Paginator, request: Request, *, first: bool = False
+        self,
+        paginator: Paginator,
+        request: Request,
+        *,
+        first: bool = False,
+        use_cache: bool = True,
     ) -> tuple[_ParsedPage, Request | None, int | None]:
         """One page, its next request and the total it announces (or the cached ones on a
-        304)."""
+        304; without ``use_cache``, the conditional cache is neither asked nor filled)."""
         key = request.key()
-        cached = self.cache.pages.get(key)
+        cached = self.cache.pages.get(key) if use_cache else None
         conditional: dict[str, str] = {}
         if cached is not None and cached.etag:
             conditional["If-None-Match"] = cached.etag
@@ -278,7 +303,9 @@ class RestSource:
         total = paginator.total_path.get(doc) if paginator.total_path else MISSING
         page_total = total if isinstance(total, int) and not isinstance(total, bool) else None
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        if etag or modified:
+        if not use_cache:
+            pass
+        elif etag or modified:
             self.cache.pages[key] = _Cached(etag, modified, parsed.ids, next_request, page_total)
         else:
             self.cache.pages.pop(key, None)
