@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+
+from proxy.simulator.rest import RestSimulator
 from proxy.sources.rest.paging import next_from_link_header
 
 from .conftest import N_RECORDS, STYLES, Upstream, collect, ids_of
@@ -52,3 +61,60 @@ def test_link_header_parsing() -> None:
     assert next_from_link_header("<https://x.test/b>; rel=next") == "https://x.test/b"
     assert next_from_link_header('<https://x.test/a>; rel="prev"') is None
     assert next_from_link_header(None) is None
+
+
+async def test_padding_makes_records_of_a_chosen_size_that_differ() -> None:
+    sim = RestSimulator(3, padding=900)
+    notes = [r["notes"] for r in sim.ordered()]
+    assert [len(n) for n in notes] == [900, 900, 900] and len(set(notes)) == 3
+    assert 950 < len(orjson.dumps(sim.records[2])) < 1100
+    assert "notes" not in RestSimulator(1).records[1]
+
+
+async def test_the_ordered_view_follows_creates_and_deletes() -> None:
+    sim = RestSimulator(5)
+    assert [r["id"] for r in sim.after(2, 2)] == [3, 4]
+    sim.delete(3)
+    sim.insert_front()
+    assert [r["id"] for r in sim.after(None)] == [0, 1, 2, 4, 5]
+    assert [r["id"] for r in sim.after(2, 2)] == [4, 5]
+    assert sim.after(5) == []
+
+
+@contextlib.asynccontextmanager
+async def rest_simulator_process(*args: str) -> AsyncIterator[str]:
+    """``python -m proxy.simulator.rest`` on a free port; yields its base URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy.simulator.rest", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
+        assert line.startswith("simulator listening on http://127.0.0.1:")
+        yield line.split()[-1]
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+
+
+async def test_a_process_serves_padded_records_and_conditional_requests_on_request() -> None:
+    args = ("--records", "12", "--padding", "100", "--no-conditional")
+    async with rest_simulator_process(*args) as base, aiohttp.ClientSession(base) as session:
+        url = "/cursor/orders?limit=5"
+        async with session.get(url) as resp:
+            page = await resp.json()
+            assert resp.status == 200 and "ETag" not in resp.headers
+        assert [r["id"] for r in page["data"]] == [1, 2, 3, 4, 5] and page["has_more"]
+        assert all(len(r["notes"]) == 100 for r in page["data"])
+        async with session.post("/_sim/conditional", json={"on": "yes"}) as resp:
+            assert resp.status == 400
+        async with session.post("/_sim/conditional", json={"on": True}) as resp:
+            assert resp.status == 200
+        async with session.get(url) as resp:
+            etag = resp.headers["ETag"]
+        async with session.get(url, headers={"If-None-Match": etag}) as resp:
+            assert resp.status == 304
+        async with session.get("/_sim/stats") as resp:
+            stats = await resp.json()
+        assert (stats["pages"], stats["not_modified"], stats["conditional"]) == (2, 1, True)

@@ -14,7 +14,8 @@ pagination style. Page size from ``limit`` (default 10) unless a route names its
 * ``GET  /orders/{id}``           200, 404 (never existed) or 410 (deleted)
 * ``POST /oauth/token``           form: client_credentials, or refresh_token (rotated)
 * ``POST /_sim/mutate`` ``{"op": create|update|delete|soft_delete, "id", "name"}``;
-  ``GET /_sim/stats``; ``POST /_sim/faults`` (``RestFaults`` fields by name)
+  ``GET /_sim/stats``; ``POST /_sim/faults`` (``RestFaults`` fields by name);
+  ``POST /_sim/conditional`` ``{"on": bool}`` (ETags and 304s from now on, or not)
 
 Every list page carries an ``ETag`` (of its body) and ``Last-Modified`` (the collection's
 last change) unless ``conditional`` is off, and answers 304 to a matching
@@ -88,10 +89,6 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise web.HTTPBadRequest(text=f"{name} must be an integer") from None
 
 
-def _after(records: list[dict[str, Any]], after: int | None) -> list[dict[str, Any]]:
-    return [r for r in records if after is None or r["id"] > after]
-
-
 def _page(
     request: web.Request,
     route: str,
@@ -146,8 +143,8 @@ async def list_next_link(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     limit = _int(request, "limit", DEFAULT_LIMIT)
     after = request.query.get("after")
-    rows = _after(sim.ordered(), int(after) if after else None)[:limit]
-    more = len(_after(sim.ordered(), rows[-1]["id"])) > 0 if rows else False
+    rows = sim.after(int(after) if after else None, limit)
+    more = bool(sim.after(rows[-1]["id"], 1)) if rows else False
     next_after = after if sim.faults.repeat_cursor and after else (rows[-1]["id"] if rows else 0)
     link = f"/next_link/orders?limit={limit}&after={next_after}" if more else None
     if _drop(sim, "next_link", after is None):
@@ -165,9 +162,9 @@ async def list_link_header(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     limit = _int(request, "per_page", DEFAULT_LIMIT)
     since = request.query.get("since")
-    rows = _after(sim.ordered(), int(since) if since else None)[:limit]
+    rows = sim.after(int(since) if since else None, limit)
     headers = {}
-    more = len(_after(sim.ordered(), rows[-1]["id"])) > 0 if rows else False
+    more = bool(sim.after(rows[-1]["id"], 1)) if rows else False
     if more and not _drop(sim, "link_header", since is None):
         nxt = since if sim.faults.repeat_cursor and since else rows[-1]["id"]
         url = request.url.with_query({"per_page": str(limit), "since": str(nxt)})
@@ -178,12 +175,13 @@ async def list_link_header(request: web.Request) -> web.Response:
 def _cursor_rows(
     sim: RestSimulator, after: int | None, limit: int, updated_since: str | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    rows = sim.ordered()
     if updated_since:  # the one server-side change filter this API has (cursor route)
         since = _instant(updated_since)
-        rows = [r for r in rows if _instant(r["updated_at"]) >= since]
-    rest = _after(rows, after)
-    return rest[:limit], len(rest) > limit
+        changed = [r for r in sim.ordered() if _instant(r["updated_at"]) >= since]
+        rest = [r for r in changed if after is None or r["id"] > after]
+        return rest[:limit], len(rest) > limit
+    rows = sim.after(after, limit + 1)
+    return rows[:limit], len(rows) > limit
 
 
 def _instant(text: str) -> datetime:
@@ -308,8 +306,19 @@ async def stats(request: web.Request) -> web.Response:
             "not_modified": c.not_modified,
             "token_requests": c.token_requests,
             "records": len(sim.records),
+            "conditional": sim.conditional,
         }
     )
+
+
+async def set_conditional(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    body = await request.json()
+    on = body.get("on") if isinstance(body, dict) else None
+    if not isinstance(on, bool):
+        return _json({"message": 'expected {"on": true} or {"on": false}'}, 400)
+    sim.conditional = on
+    return _json({"conditional": on})
 
 
 async def set_faults(request: web.Request) -> web.Response:
@@ -342,4 +351,5 @@ def create_rest_app(sim: RestSimulator) -> web.Application:
     app.router.add_post("/_sim/mutate", mutate)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/faults", set_faults)
+    app.router.add_post("/_sim/conditional", set_conditional)
     return app

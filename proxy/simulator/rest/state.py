@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,9 +61,16 @@ class RestSimulator:
         *,
         clock: Callable[[], float] = time.time,
         conditional: bool = True,
+        padding: int = 0,
     ) -> None:
         self.clock = clock
         self.records: dict[int, dict[str, Any]] = {}
+        # Ids in order and their records, rebuilt after a create or delete: a listing asks
+        # for one page at a time, and sorting 100,000 ids per page would make the simulator
+        # the bottleneck of what it serves (bench.rest).
+        self._order: tuple[list[int], list[dict[str, Any]]] | None = None
+        self.padding = padding  # characters of filler text per record (``notes``)
+        self._filler = _filler(padding)
         self.gone: set[int] = set()  # hard-deleted ids: the item route answers 410
         self.next_id = 1
         self.faults = RestFaults()
@@ -91,7 +99,11 @@ class RestSimulator:
             "status": "active",
             "updated_at": self._now_iso(),
         }
+        if self.padding:
+            start = (rid * 7) % len(FILLER_WORDS)  # records differ, deterministically
+            record["notes"] = self._filler[start : start + self.padding]
         self.records[rid] = record
+        self._order = None
         self.gone.discard(rid)
         self._touch()
         return record
@@ -110,14 +122,28 @@ class RestSimulator:
 
     def delete(self, rid: int) -> None:
         del self.records[rid]
+        self._order = None
         self.gone.add(rid)
         self._touch()
 
     def soft_delete(self, rid: int) -> dict[str, Any]:
         return self.update(rid, status="cancelled")
 
+    def _ordered(self) -> tuple[list[int], list[dict[str, Any]]]:
+        if self._order is None:
+            ids = sorted(self.records)
+            self._order = (ids, [self.records[k] for k in ids])
+        return self._order
+
     def ordered(self) -> list[dict[str, Any]]:
-        return [self.records[k] for k in sorted(self.records)]
+        return list(self._ordered()[1])
+
+    def after(self, after: int | None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` records with ids above ``after`` (all from the first when None),
+        in id order."""
+        ids, rows = self._ordered()
+        start = 0 if after is None else bisect_right(ids, after)
+        return rows[start : None if limit is None else start + limit]
 
     def ids(self) -> set[str]:
         return {str(k) for k in self.records}
@@ -173,3 +199,18 @@ class RestSimulator:
     def token_valid(self, token: str) -> bool:
         expiry = self.auth.access_tokens.get(token)
         return expiry is not None and expiry > self.clock()
+
+
+FILLER_WORDS = (
+    "Delivery to the loading dock at the rear entrance, weekdays between eight and four; "
+    "call ahead if the pallet is wider than the door. Invoice to accounts payable, quoting "
+    "the purchase order number and the cost centre. Partial shipments accepted. "
+)
+
+
+def _filler(padding: int) -> str:
+    """Text to cut a record's ``notes`` of ``padding`` characters from, at any offset
+    within the first ``len(FILLER_WORDS)``."""
+    if padding <= 0:
+        return ""
+    return FILLER_WORDS * (padding // len(FILLER_WORDS) + 2)
