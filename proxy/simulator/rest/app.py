@@ -13,7 +13,9 @@ pagination style. Page size from ``limit`` (default 10) unless a route names its
 * ``GET  /orders/{id}``           200, 404 (never existed) or 410 (deleted)
 * ``POST /oauth/token``           form: client_credentials, or refresh_token (rotated)
 * ``POST /_sim/mutate`` ``{"op": create|update|delete|soft_delete, "id", "name"}``;
-  ``GET /_sim/stats``; ``POST /_sim/faults`` (``RestFaults`` fields by name)
+  ``GET /_sim/stats``; ``POST /_sim/faults`` (``RestFaults`` fields by name);
+  ``GET /_sim/snapshot`` ``{"records": [...], "gone": [ids]}``: the collection now (not
+  counted as an API request, no delay)
 
 Every list page carries an ``ETag`` (of its body) and ``Last-Modified`` (the collection's
 last change) unless ``conditional`` is off, and answers 304 to a matching
@@ -298,6 +300,11 @@ async def stats(request: web.Request) -> web.Response:
     )
 
 
+async def snapshot(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    return _json({"records": sim.ordered(), "gone": sorted(sim.gone)})
+
+
 async def set_faults(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     body = await request.json()
@@ -328,4 +335,5 @@ def create_rest_app(sim: RestSimulator) -> web.Application:
     app.router.add_post("/_sim/mutate", mutate)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/faults", set_faults)
+    app.router.add_get("/_sim/snapshot", snapshot)
     return app
