@@ -383,8 +383,8 @@ class SimulatorProcess(ChildProcess):
                     f"the simulator exited with {self.popen.returncode}:\n{self.log_tail()}"
                 )
             for line in self.log_path.read_text(errors="replace").splitlines():
-                if line.startswith(marker):
-                    self.base_url = line[len(marker) :].strip()
+                if marker in line:  # "simulator ..." (HubSpot's), "rest simulator ..."
+                    self.base_url = line.split(marker, 1)[1].strip()
                     return self.base_url
             time.sleep(0.05)
         raise BenchError(f"the simulator did not start within {within:.0f} s")

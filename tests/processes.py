@@ -1,5 +1,6 @@
 """Real processes for the tests that kill, stop and restart them: the HubSpot simulator
-(``python -m proxy.simulator``) and ``change-proxy serve``, each with its log in a file."""
+(``python -m proxy.simulator``), the filterless REST simulator (``python -m
+proxy.simulator.rest``) and ``change-proxy serve``, each with its log in a file."""
 
 from __future__ import annotations
 
@@ -89,24 +90,49 @@ class SimulatorProcess:
         await stop_process(self.proc)
 
 
+class RestSimulatorProcess(SimulatorProcess):
+    """The filterless REST simulator as its own process (the same ``/_sim/`` controls;
+    ``snapshot`` answers ``{"records": [...], "gone": [ids]}``)."""
+
+    def __init__(self, workdir: Path, records: int, *extra: str) -> None:
+        super().__init__(workdir, records, *extra)
+        self.log_path = workdir / "rest-simulator.log"
+
+    async def start(self) -> RestSimulatorProcess:
+        log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxy.simulator.rest",
+            "--port", str(self.port), "--records", str(self.contacts), *self.extra,
+            stdout=log, stderr=asyncio.subprocess.STDOUT, env=_clean_env(),
+        )  # fmt: skip
+        log.close()
+        await wait_for_http(f"{self.url}/_sim/stats", self.proc, self.log_path)
+        return self
+
+
 class ServeProcess:
     """``change-proxy serve`` on a free port against the simulator and a database."""
 
-    def __init__(self, workdir: Path, name: str, database_url: str, sim: SimulatorProcess,
-                 **env: str) -> None:  # fmt: skip
+    def __init__(self, workdir: Path, name: str, database_url: str,
+                 sim: SimulatorProcess | None, **env: str) -> None:  # fmt: skip
         """``env`` overrides settings; a ``PORT`` there fixes the port (a restarted process
         answers where its predecessor did, as a reader's URL stays the same), otherwise a
-        free one is picked."""
+        free one is picked. Without ``sim`` no HubSpot is configured (``env`` then declares
+        ``SOURCES``)."""
         self.workdir = workdir
         self.name = name
         self.log_path = workdir / f"{name}.log"
         self.port = int(env["PORT"]) if "PORT" in env else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        hubspot = (
+            {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": sim.url}
+            if sim is not None
+            else {}
+        )
         self.env = {
             **_clean_env(),
             "DATABASE_URL": database_url,
-            "HUBSPOT_ACCESS_TOKEN": sim.token,
-            "HUBSPOT_BASE_URL": sim.url,
+            **hubspot,
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),

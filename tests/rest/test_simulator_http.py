@@ -91,7 +91,7 @@ async def rest_simulator_process(*args: str) -> AsyncIterator[str]:
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=20)).decode()
-        assert line.startswith("simulator listening on http://127.0.0.1:")
+        assert line.startswith("rest simulator listening on http://127.0.0.1:")
         yield line.split()[-1]
     finally:
         process.terminate()

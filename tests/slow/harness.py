@@ -79,7 +79,7 @@ class ServerLife:
 
 @dataclass
 class SesamReader:
-    """Pulls ``GET <url>/contacts?since=<last _updated seen>&limit=<page>`` the way a Sesam
+    """Pulls ``GET <url>/<feed>?since=<last _updated seen>&limit=<page>`` the way a Sesam
     json source with ``supports_since``, ``is_chronological`` and ``page_size`` does, and
     keeps what it has read as ``view`` {_id: latest entity}.
 
@@ -93,6 +93,7 @@ class SesamReader:
     url: str
     life: ServerLife
     page: int
+    feed: str = "contacts"
     since: int | None = None
     view: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: int = 0
@@ -130,7 +131,7 @@ class SesamReader:
         generation, was_up = self.life.generation, self.life.up
         self.requests += 1
         try:
-            async with session.get(f"{self.url}/contacts", params=params) as resp:
+            async with session.get(f"{self.url}/{self.feed}", params=params) as resp:
                 body = await resp.read()
                 status, headers = resp.status, resp.headers
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -148,7 +149,7 @@ class SesamReader:
         except TimeoutError:
             self.errors.append(f"since={self.since}: no answer within 60 s")
             return False
-        where = f"GET /contacts?{'&'.join(f'{k}={v}' for k, v in params.items())}"
+        where = f"GET /{self.feed}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
         if status == 503:
             if self.ready:
                 self.errors.append(f"{where}: 503 after the feed had answered 200: {body[:300]!r}")
@@ -195,7 +196,10 @@ def protocol_problems(entities: object, *, since: int, limit: int | None) -> lis
         if not isinstance(entity, dict):
             return [f"an entity is not an object: {entity!r:.200}"]
         updated, entity_id = entity.get("_updated"), entity.get("_id")
-        if not isinstance(entity_id, str) or entity_id != entity.get("id"):
+        own_id = entity.get("id")  # a string at HubSpot; a declared source's may be a number
+        if not isinstance(entity_id, str) or entity_id != (
+            str(own_id) if isinstance(own_id, int) else own_id
+        ):
             problems.append(f"_id {entity_id!r} is not the string id {entity.get('id')!r}")
         if not isinstance(entity.get("_deleted"), bool):
             problems.append(f"{entity_id}: _deleted is {entity.get('_deleted')!r}")
@@ -209,7 +213,9 @@ def protocol_problems(entities: object, *, since: int, limit: int | None) -> lis
     return problems
 
 
-async def pull_all(url: str, *, since: int | None = 0, limit: int | None = None) -> list[Any]:
+async def pull_all(
+    url: str, *, since: int | None = 0, limit: int | None = None, feed: str = "contacts"
+) -> list[Any]:
     """Every entity above ``since`` (pages of ``limit`` followed to the end; one request
     without), each response checked against the protocol."""
     out: list[Any] = []
@@ -220,12 +226,12 @@ async def pull_all(url: str, *, since: int | None = 0, limit: int | None = None)
                 params["since"] = str(since)
             if limit is not None:
                 params["limit"] = str(limit)
-            async with session.get(f"{url}/contacts", params=params) as resp:
+            async with session.get(f"{url}/{feed}", params=params) as resp:
                 body = await resp.read()
-                assert resp.status == 200, f"{url}/contacts {params}: {resp.status} {body[:300]!r}"
+                assert resp.status == 200, f"{url}/{feed} {params}: {resp.status} {body[:300]!r}"
             entities = orjson.loads(body)
             problems = protocol_problems(entities, since=since or 0, limit=limit)
-            assert not problems, f"{url}/contacts {params}: {problems[:5]}"
+            assert not problems, f"{url}/{feed} {params}: {problems[:5]}"
             out.extend(entities)
             if limit is None or len(entities) < limit:
                 return out
@@ -406,12 +412,12 @@ async def runs_left_running(serve: ServeProcess) -> list[dict[str, Any]]:
     return [r for r in runs if r["status"] == "running" and not (r["owner"] or "").startswith(me)]
 
 
-def holds_lease(serve: ServeProcess) -> Condition:
-    """A condition: ``serve`` says it is the process that runs the contacts syncs."""
+def holds_lease(serve: ServeProcess, feed: str = "contacts") -> Condition:
+    """A condition: ``serve`` says it is the process that runs the feed's syncs."""
 
     async def check() -> bool:
         status = await serve.admin("GET", "/admin/status")
-        return bool(status["objects"]["contacts"]["health"]["this_process_syncs"])
+        return bool(status["objects"][feed]["health"]["this_process_syncs"])
 
     return check
 
@@ -419,8 +425,38 @@ def holds_lease(serve: ServeProcess) -> Condition:
 # --- runs -------------------------------------------------------------------------------------
 
 
-async def request_run(serve: ServeProcess, mode: str) -> int:
-    answer = await serve.admin("POST", f"/admin/resync?object=contacts&mode={mode}")
+@dataclass
+class Kill:
+    number: int
+    aim: str  # full | incremental | moment: where the test tried to kill
+    owner: str  # host:pid: of the killed process
+    detail: str
+    hit: str = "?"  # full | incremental | idle: what the run records say it interrupted
+
+
+def classify_kills(kills: list[Kill], runs: list[dict[str, Any]]) -> list[str]:
+    """Set each kill's ``hit`` from the run records; returns what is wrong with them."""
+    problems: list[str] = []
+    for kill in kills:
+        mine = [r for r in runs if (r["owner"] or "").startswith(kill.owner)]
+        left = [r["id"] for r in mine if r["status"] not in FINISHED]
+        if left:
+            problems.append(f"kill {kill.number}: runs {left} of the killed process never ended")
+        interrupted = [r for r in mine if r["status"] == "interrupted"]
+        if len(interrupted) > 1:
+            problems.append(f"kill {kill.number}: more than one run interrupted: {interrupted}")
+        kill.hit = interrupted[0]["mode"] if interrupted else "idle"
+        for run in interrupted:
+            # Recorded by another process (a SIGKILLed one records nothing itself), as
+            # interrupted: by the next lease holder, or by a process starting up.
+            error = run["error"] or ""
+            if not error.startswith("interrupted:") or "service stopped" in error:
+                problems.append(f"kill {kill.number}: run {run['id']} error {error!r}")
+    return problems
+
+
+async def request_run(serve: ServeProcess, mode: str, feed: str = "contacts") -> int:
+    answer = await serve.admin("POST", f"/admin/resync?object={feed}&mode={mode}")
     assert "run_id" in answer, answer
     return int(answer["run_id"])
 
@@ -471,9 +507,9 @@ async def all_runs(serve: ServeProcess) -> list[dict[str, Any]]:
     return runs
 
 
-async def last_updated(serve: ServeProcess) -> int:
+async def last_updated(serve: ServeProcess, feed: str = "contacts") -> int:
     status = await serve.admin("GET", "/admin/status")
-    return int(status["objects"]["contacts"]["last_updated"])
+    return int(status["objects"][feed]["last_updated"])
 
 
 # --- comparison -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,14 @@ from tests.helpers import wait_until
 from tests.processes import ServeProcess, SimulatorProcess, free_port
 from tests.slow.harness import (
     AIMS,
-    FINISHED,
     SEED_ENV,
+    Kill,
     ServerLife,
     SesamReader,
     Upstream,
     aim_kill,
     all_runs,
+    classify_kills,
     converge,
     differences,
     holds_lease,
@@ -57,36 +58,6 @@ ENV = {
     "FULL_SYNC_CRON": "",  # full syncs only when the test asks (and to resume a scan)
     "LEASE_SECONDS": "2",  # a restarted process takes over a dead one's lease quickly
 }
-
-
-@dataclass
-class Kill:
-    number: int
-    aim: str  # full | incremental | moment: where the test tried to kill
-    owner: str  # host:pid: of the killed process
-    detail: str
-    hit: str = "?"  # full | incremental | idle: what the run records say it interrupted
-
-
-def classify_kills(kills: list[Kill], runs: list[dict[str, Any]]) -> list[str]:
-    """Set each kill's ``hit`` from the run records; returns what is wrong with them."""
-    problems: list[str] = []
-    for kill in kills:
-        mine = [r for r in runs if (r["owner"] or "").startswith(kill.owner)]
-        left = [r["id"] for r in mine if r["status"] not in FINISHED]
-        if left:
-            problems.append(f"kill {kill.number}: runs {left} of the killed process never ended")
-        interrupted = [r for r in mine if r["status"] == "interrupted"]
-        if len(interrupted) > 1:
-            problems.append(f"kill {kill.number}: more than one run interrupted: {interrupted}")
-        kill.hit = interrupted[0]["mode"] if interrupted else "idle"
-        for run in interrupted:
-            # Recorded by another process (a SIGKILLed one records nothing itself), as
-            # interrupted: by the next lease holder, or by a process starting up.
-            error = run["error"] or ""
-            if not error.startswith("interrupted:") or "service stopped" in error:
-                problems.append(f"kill {kill.number}: run {run['id']} error {error!r}")
-    return problems
 
 
 async def test_sigkill_in_the_middle_of_syncs_loses_nothing(

@@ -16,6 +16,8 @@ pagination style. Page size from ``limit`` (default 10) unless a route names its
 * ``POST /_sim/mutate`` ``{"op": create|update|delete|soft_delete, "id", "name"}``;
   ``GET /_sim/stats``; ``POST /_sim/faults`` (``RestFaults`` fields by name);
   ``POST /_sim/conditional`` ``{"on": bool}`` (ETags and 304s from now on, or not)
+  ``GET /_sim/snapshot`` ``{"records": [...], "gone": [ids]}``: the collection now (not
+  counted as an API request, no delay)
 
 Every list page carries an ``ETag`` (of its body) and ``Last-Modified`` (the collection's
 last change) unless ``conditional`` is off, and answers 304 to a matching
@@ -321,6 +323,11 @@ async def set_conditional(request: web.Request) -> web.Response:
     return _json({"conditional": on})
 
 
+async def snapshot(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    return _json({"records": sim.ordered(), "gone": sorted(sim.gone)})
+
+
 async def set_faults(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     body = await request.json()
@@ -352,4 +359,5 @@ def create_rest_app(sim: RestSimulator) -> web.Application:
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/faults", set_faults)
     app.router.add_post("/_sim/conditional", set_conditional)
+    app.router.add_get("/_sim/snapshot", snapshot)
     return app

@@ -61,6 +61,9 @@ class RestPage:
     ids: list[str]  # every id on the page (a 304 page's are those it had before)
     after: dict[str, Any] | None  # resume token for the NEXT page; None at the end
     not_modified: bool  # a 304: the same page as last time
+    # ids the page listed as deleted (``deleted`` rule), on a 304 as they were: one that
+    # was never mirrored is not held, and rightly so
+    deleted_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class _Cached:
     ids: list[str]
     next: Request | None
     total: int | None
+    deleted_ids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -179,6 +183,7 @@ class Listing:
                 ids=page.ids,
                 after=paginator.state(next_request) if next_request else None,
                 not_modified=page.not_modified,
+                deleted_ids=page.deleted_ids,
             )
             request = next_request
         reason = None
@@ -292,7 +297,8 @@ class RestSource:
         if response.status == 304:
             assert cached is not None
             self.cache.not_modified += 1
-            return _ParsedPage([], cached.ids, True), cached.next, cached.total
+            same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
+            return same, cached.next, cached.total
         self.cache.parsed += 1
         doc, parsed, raw_records = self._parse(request, response.body, first=first)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
@@ -306,7 +312,9 @@ class RestSource:
         if not use_cache:
             pass
         elif etag or modified:
-            self.cache.pages[key] = _Cached(etag, modified, parsed.ids, next_request, page_total)
+            self.cache.pages[key] = _Cached(
+                etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids
+            )
         else:
             self.cache.pages.pop(key, None)
         return parsed, next_request, page_total
@@ -358,7 +366,8 @@ class RestSource:
                     )
                 parts.append(str(value))
             records.append(RestRecord(":".join(parts), orjson.dumps(item), self._deleted(item)))
-        return doc, _ParsedPage(records, [r.id for r in records], False), found
+        deleted = frozenset(r.id for r in records if r.deleted)
+        return doc, _ParsedPage(records, [r.id for r in records], False, deleted), found
 
     def _deleted(self, item: Any) -> bool:
         if self.deleted_path is None or self.spec.deleted is None:
@@ -472,6 +481,7 @@ class _ParsedPage:
     records: list[RestRecord]
     ids: list[str]
     not_modified: bool
+    deleted_ids: frozenset[str] = frozenset()
 
 
 __all__ = [

@@ -147,7 +147,7 @@ class RestRun:
         async for page in listing:
             position = orjson.dumps(page.after).decode() if page.after is not None else None
             if page.not_modified:
-                await self._check_cached(page.ids)
+                await self._check_cached(page.ids, page.deleted_ids)
                 yield FeedPage(sighted=page.ids, after=position)
             else:
                 # probe: most records of a rescan equal their stored copies, which is
@@ -163,11 +163,13 @@ class RestRun:
             )
         self.duplicates_seen = summary.duplicates_seen
 
-    async def _check_cached(self, ids: Sequence[str]) -> None:
+    async def _check_cached(self, ids: Sequence[str], deleted: frozenset[str]) -> None:
         """A 304 page is the page as last fetched, whose records the mirror should hold. If
-        it does not (the write of that page failed), the cache cannot be trusted."""
+        it does not (the write of that page failed), the cache cannot be trusted. A record
+        the page listed as deleted may rightly be absent: one never mirrored live is not
+        written (there is nothing to tell Sesam)."""
         stored = await self.run.store.changes.stored(self.feed.name, list(ids))
-        if len(stored) < len(set(ids)):
+        if set(ids) - deleted - stored.keys():
             self.source.cache.pages.clear()
             raise BadPage(
                 f"source {self.source.name}: a page answered 304 Not Modified names records "
