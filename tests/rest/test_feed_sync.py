@@ -335,3 +335,19 @@ async def test_a_declared_change_filter_makes_incremental_runs_read_only_what_ch
     # Full scans bring the deletion (without item_url: the second that misses it).
     assert [(await rig.scan()).deleted for _ in range(2)] == [0, 1]
     assert "8" not in served(await rig.feed())
+
+
+async def test_a_resumed_offset_scan_lists_from_the_start_and_misses_nothing(
+    make_rest_rig: RigFactory,
+) -> None:
+    """Records deleted before a stopped scan's offset shift the rest back: resumed at that
+    offset, it would skip as many and open the feed without them."""
+    rig = await make_rest_rig(STYLES["offset"])
+    rig.sim.faults.html_on_page = 3  # the first scan stops after two pages (14 orders)
+    stopped = await rig.scan()
+    assert stopped.status == "failed" and stopped.created == 14
+    rig.sim.faults.html_on_page = None
+    rig.sim.delete(1)  # order 15 moves back onto the second page
+    resumed = await rig.scan()
+    assert resumed.status == "succeeded", resumed.error
+    assert served(await rig.feed()).keys() >= set(upstream_view(rig.sim))

@@ -26,7 +26,7 @@ from proxy.errors import BadPage, ListingIncomplete
 from proxy.run_context import RunContext
 from proxy.sources.base import FULL, INCREMENTAL, LIVE, VERIFY, Absences, FeedPage
 from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource, TokenStore
-from proxy.sources.rest.declaration import DeclaredSource
+from proxy.sources.rest.declaration import DeclaredSource, OffsetPaging, PagePaging
 from proxy.sources.rest.paths import Path, compile_path
 
 SCANS = (FULL, VERIFY)
@@ -143,6 +143,12 @@ class RestRun:
     async def scan_pages(
         self, phase: str, after: str | None, *, verify: bool
     ) -> AsyncIterator[FeedPage]:
+        if after and isinstance(self.feed.declared.spec.pagination, PagePaging | OffsetPaging):
+            # A page number or an offset names another record once records before it were
+            # deleted or inserted (they shift): a scan resumed there could skip some. It
+            # lists from the first page again (what it saw before still counts), so its
+            # listing is whole and its total is checked.
+            after = None
         listing = self.source.listing(orjson.loads(after) if after else None)
         async for page in listing:
             position = orjson.dumps(page.after).decode() if page.after is not None else None
