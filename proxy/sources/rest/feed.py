@@ -150,16 +150,18 @@ class RestRun:
             # listing is whole and its total is checked.
             after = None
         listing = self.source.listing(orjson.loads(after) if after else None)
+        # Records that may equal their stored copies are compared before the write lock is
+        # taken; into an empty mirror (a first scan) they are written at once, without
+        # that read.
+        probe = await self.run.store.changes.live_count(self.feed.name) > 0
         async for page in listing:
             position = orjson.dumps(page.after).decode() if page.after is not None else None
             if page.not_modified:
                 await self._check_cached(page.ids, page.deleted_ids)
                 yield FeedPage(sighted=page.ids, after=position)
             else:
-                # probe: most records of a rescan equal their stored copies, which is
-                # checked before the write lock is taken.
                 records = [as_record(r) for r in page.records]
-                yield FeedPage(records=records, after=position, probe=True)
+                yield FeedPage(records=records, after=position, probe=probe)
         summary = listing.summary
         assert summary is not None  # set when the iteration ends
         if not summary.complete:
