@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -28,9 +29,9 @@ from proxy.sources.base import FULL, INCREMENTAL, LIVE, VERIFY, Absences, FeedPa
 from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource, TokenStore
 from proxy.sources.rest.declaration import DeclaredSource, OffsetPaging, PagePaging
 from proxy.sources.rest.paths import Path, compile_path
+from proxy.store.runs import SUCCEEDED
 
-SCANS = (FULL, VERIFY)
-SUCCEEDED = "succeeded"
+SCANS = (FULL, VERIFY)  # the runs that complete a scan
 # Keys of a record that the feed's own replace: Sesam reads them as the entity's.
 FEED_KEYS = ("_id", "_updated", "_deleted")
 
@@ -53,8 +54,8 @@ class PathFingerprinter(Fingerprinter):
             out = path.remove(out)
         return dict(out)
 
-    @property
-    def _paths(self) -> list[Path]:
+    @cached_property
+    def _paths(self) -> list[Path]:  # compiled once, not for every record compared
         return [compile_path(p, "ignore") for p in self.ignored_paths]
 
 
@@ -93,8 +94,9 @@ def as_record(record: RestRecord) -> Record:
 
 class RestFeed:
     """One declared source, for the life of the process (:class:`proxy.sources.base.Feed`).
-    Every run is a full scan: the listing is the only way to learn anything, and every
-    record comes whole, so a scan compares every record anyway."""
+    Its runs are full scans (every record comes whole, so a scan compares every record:
+    there is no separate verify), and, where the API has a change filter, incremental
+    runs between them."""
 
     phases = (LIVE,)
 
@@ -132,7 +134,8 @@ class RestFeed:
 
 
 class RestRun:
-    """One run of one declared source: a scan (no recent changes, no deletion check)."""
+    """One run of one declared source: a scan, or (with a change filter) an incremental
+    run; never a deletion check (there is no recycle bin to list)."""
 
     def __init__(self, feed: RestFeed, run: RunContext) -> None:
         self.feed = feed
