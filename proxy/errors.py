@@ -39,7 +39,12 @@ class UpstreamError(ProxyError):
 
 
 class UpstreamRetryable(UpstreamError):
-    """A transient failure (5xx, timeout, connection error, non-JSON body): back off, retry."""
+    """A transient failure (5xx, timeout, connection error, non-JSON body): back off, retry.
+    ``wait_at_least``: what the server asked for (a 503's ``Retry-After``), bounded."""
+
+    def __init__(self, message: str, wait_at_least: float | None = None) -> None:
+        super().__init__(message)
+        self.wait_at_least = wait_at_least
 
 
 class UpstreamRateLimited(UpstreamRetryable):

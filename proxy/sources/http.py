@@ -265,7 +265,7 @@ class HttpClient:
                 if attempt >= self.policy.max_tries:
                     raise UpstreamRetryable(f"{exc} (gave up after {attempt} tries)") from None
                 stats.retried += 1
-                delay = self.policy.delay(attempt, self._rng)
+                delay = max(self.policy.delay(attempt, self._rng), exc.wait_at_least or 0.0)
                 log.warning("%s; retry %d in %.1fs", exc, attempt, delay)
                 await self._sleep(delay)
 
@@ -330,6 +330,8 @@ class HttpClient:
             raise UpstreamAuthError(f"{what}: {status} {_error_detail(raw)}; {auth_hint}")
         if status == 414:
             raise UriTooLong(f"{what}: 414 URI too long")
+        if status == 503:  # unavailable for a while: its Retry-After is honoured, bounded
+            raise UpstreamRetryable(f"{what}: 503 {_error_detail(raw)}", retry_after)
         if status >= 500 or status in (408, 423):
             raise UpstreamRetryable(f"{what}: {status} {_error_detail(raw)}")
         if status >= 400:

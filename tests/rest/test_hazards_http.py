@@ -130,6 +130,28 @@ async def test_retry_after_garbage_is_bounded(
     assert source.stats.rate_limited == 1
 
 
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [("7", 7.0), ("1e999", MAX_HEADER_WAIT_S), ("soon", None), ("-5", None)],
+)
+async def test_a_503_retry_after_is_honoured_and_bounded(
+    upstream: Upstream, retry_after: str, expected: float | None
+) -> None:
+    """Unavailable for a while: the retry waits what the API asks (bounded), at least the
+    backoff; a garbage value leaves the backoff alone."""
+    upstream.sim.faults.unavailable_on_request = {2: retry_after}
+    fake = FakeTime()
+    source = upstream.source(STYLES["cursor"], sleep=fake.sleep, clock=fake.clock)
+    pages, _ = await collect(source)
+    assert len(ids_of(pages)) == N_RECORDS
+    assert source.stats.retried == 1
+    [waited] = fake.slept
+    if expected is None:
+        assert waited < 1.0  # the test policy's backoff (0.01 s, with jitter)
+    else:
+        assert waited == pytest.approx(expected, abs=0.01)
+
+
 async def test_a_secret_in_the_url_never_reaches_an_error(upstream: Upstream) -> None:
     upstream.sim.faults.html_on_page = 1
     table = {**STYLES["offset"], "params": {"api_key": "${KEY}"}}

@@ -79,6 +79,9 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if number in sim.faults.rate_limit_on_request:
         retry = sim.faults.rate_limit_on_request[number]
         return _json({"message": "slow down"}, 429, {"Retry-After": retry})
+    if number in sim.faults.unavailable_on_request:
+        retry = sim.faults.unavailable_on_request[number]
+        return _json({"message": "down for maintenance"}, 503, {"Retry-After": retry})
     if not _authorised(sim, request):
         return _json({"message": "unauthorised"}, 401)
     return await handler(request)

@@ -22,6 +22,7 @@ class RestFaults:
 
     fail_on_request: set[int] = field(default_factory=set)  # answer 500
     rate_limit_on_request: dict[int, str] = field(default_factory=dict)  # 429 + Retry-After
+    unavailable_on_request: dict[int, str] = field(default_factory=dict)  # 503 + Retry-After
     drop_next_on_page: int | None = None  # that page lacks its next link / cursor / has_more
     repeat_cursor: bool = False  # a cursor or next link never advances
     ignore_page_param: bool = False  # page and offset routes serve the first page always
