@@ -105,40 +105,14 @@ class SyncScheduler:
             if incremental_every is None:
                 incremental_every = self.settings.sync_interval_seconds
             if incremental_every > 0 and INCREMENTAL in feed.modes:
-                self._aps.add_job(
-                    self._scheduled,
-                    IntervalTrigger(seconds=incremental_every, timezone=UTC),
-                    args=[object_type, INCREMENTAL],
-                    id=f"{object_type}:{INCREMENTAL}",
-                    next_run_time=now,
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=max(1, int(incremental_every)),
-                )
+                self._every(object_type, INCREMENTAL, incremental_every, first_run=now)
             if self.settings.delete_check_seconds > 0 and DELETIONS in feed.modes:
-                interval = self.settings.delete_check_seconds
-                self._aps.add_job(
-                    self._scheduled,
-                    IntervalTrigger(seconds=interval, timezone=UTC),
-                    args=[object_type, DELETIONS],
-                    id=f"{object_type}:{DELETIONS}",
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=interval,
-                )
-            every = feed.scan_interval_seconds
-            if every:  # a feed that says how often it is scanned (a declared source)
-                self._aps.add_job(
-                    self._scheduled,
-                    IntervalTrigger(seconds=every, timezone=UTC),
-                    args=[object_type, FULL],
-                    id=f"{object_type}:{FULL}",
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=max(1, int(every)),
-                )
+                self._every(object_type, DELETIONS, self.settings.delete_check_seconds)
+            scan_every = feed.scan_interval_seconds
+            if scan_every:  # a feed that says how often it is scanned (a declared source)
+                self._every(object_type, FULL, scan_every)
             for (setting, cron), mode in zip(self._crons(), (FULL, VERIFY), strict=True):
-                if mode == FULL and every is not None:
+                if mode == FULL and scan_every is not None:
                     continue
                 if cron and mode in feed.modes:
                     self._aps.add_job(
@@ -150,6 +124,24 @@ class SyncScheduler:
                         max_instances=1,
                         misfire_grace_time=FULL_MISFIRE_GRACE_S,
                     )
+
+    def _every(
+        self, object_type: str, mode: str, seconds: float, first_run: datetime | None = None
+    ) -> None:
+        """Request a run of ``mode`` every ``seconds`` (missed ones coalesce into one), the
+        first at ``first_run`` or one interval from now."""
+        # APScheduler reads next_run_time=None as "paused": leave it out instead.
+        first = {"next_run_time": first_run} if first_run is not None else {}
+        self._aps.add_job(
+            self._scheduled,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            args=[object_type, mode],
+            id=f"{object_type}:{mode}",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(1, int(seconds)),
+            **first,
+        )
 
     def _crons(self) -> tuple[tuple[str, str], tuple[str, str]]:
         return (

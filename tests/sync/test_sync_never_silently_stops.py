@@ -140,6 +140,21 @@ async def test_the_full_sync_schedule_survives_a_stalled_loop_and_coalesces(
     assert incremental is not None and incremental.misfire_grace_time >= 60
 
 
+async def test_every_scheduled_job_is_due_none_paused(make_rig: RigFactory) -> None:
+    rig = await make_rig(
+        schedule=True,
+        FULL_SYNC_CRON="0 3 * * *",
+        VERIFY_SYNC_CRON="0 4 * * 0",
+        SYNC_INTERVAL_SECONDS="60",
+        DELETE_CHECK_SECONDS="900",
+    )
+    jobs = {job.id: job for job in rig.scheduler._aps.get_jobs()}
+    modes = ("incremental", "deletions", "full", "verify")
+    assert {f"contacts:{mode}" for mode in modes} <= jobs.keys()
+    # A job added with next_run_time=None would be paused: it would never run.
+    assert all(job.next_run_time is not None for job in jobs.values()), jobs
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=False)
 async def test_postgres_dropping_every_connection_is_survived(
