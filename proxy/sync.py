@@ -43,7 +43,7 @@ SCANS = (FULL, VERIFY)
 NEEDS_MIRROR = (INCREMENTAL, DELETIONS)  # before a complete full sync, these run as full
 FETCHING = (FULL, VERIFY, INCREMENTAL)  # the runs that bring records to the feed
 
-# Failures that come back the same on every try: HubSpot sends a malformed page, or refuses
+# Failures that come back the same on every try: the source sends a malformed page, or refuses
 # the request (a 4xx other than 429; 401 and 403 are configuration errors). /health names
 # three in a row at once instead of waiting for SYNC_STALE_SECONDS.
 PERSISTENT_FAILURES: tuple[type[ProxyError], ...] = (BadPage, UpstreamFatal)
