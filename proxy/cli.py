@@ -205,7 +205,7 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from proxy.app import create_app
-    from proxy.sources.configured import name_custom_objects
+    from proxy.sources.configured import resolve_feed_names
 
     _checked_feeds(settings)
     check_can_listen(settings.host, settings.port)  # before any database is touched
@@ -213,7 +213,7 @@ def _serve(settings: Settings) -> int:
 
     async def app() -> web.Application:
         # Feed paths are routes: custom objects given by id need their names first.
-        named, _ = await name_custom_objects(settings)
+        named, _ = await resolve_feed_names(settings)
         return create_app(named)
 
     web.run_app(

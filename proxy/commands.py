@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from proxy.config import Settings, load_settings, redact_url
-from proxy.sources.configured import build_sources, feed_names, name_custom_objects
+from proxy.sources.configured import build_sources, feed_names, resolve_feed_names
 from proxy.sources.http import source_session
 from proxy.store import RunCounts, Store, migrate
 from proxy.sync import FULL, INCREMENTAL, RunOutcome, SyncRunner, describe
@@ -56,7 +56,7 @@ async def sync_once(
     exit status 0 on success, 2 when a setting is wrong (the token), 1 on other failures.
     The run takes the object type's lease first: beside a running ``serve`` (or another
     ``sync``) it waits up to ``wait_seconds`` for it, then gives up with exit status 1."""
-    settings, names = await name_custom_objects(settings)
+    settings, names = await resolve_feed_names(settings)
     object_type = names.get(object_type, object_type)
     store = Store.open(settings.database_url)
     try:
@@ -228,7 +228,7 @@ async def run_demo(
         "SOURCES": os.environ.get("SOURCES", demo_sources(api)),
     }
     env.pop("SOURCES_FILE", None)
-    settings, _ = await name_custom_objects(load_settings(env=env))
+    settings, _ = await resolve_feed_names(load_settings(env=env))
     proxy_runner = web.AppRunner(create_app(settings))
     stop = asyncio.Event()
     churn_task = asyncio.create_task(

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -371,8 +371,10 @@ class Settings:
     feed_write_timeout_seconds: float
     run_retention_days: int
     log_level: str
-    # The environment variables the declarations name as ${VAR} (read here, as every
-    # setting is); what they hold is secret.
+    # Where the declared sources come from (SOURCES_FILE or SOURCES) and their text, read
+    # once at load; and the environment variables they name as ${VAR} (read here, as every
+    # setting is), whose values are secret.
+    declared: tuple[str, str] | None = None
     source_env: Mapping[str, str] = field(default_factory=dict)
 
     def redacted(self) -> dict[str, Any]:
@@ -393,16 +395,7 @@ class Settings:
     def declarations(self) -> tuple[str, str] | None:
         """Where the declared sources come from (``SOURCES_FILE`` or ``SOURCES``) and their
         text; None when none are declared."""
-        if self.sources is not None:
-            return "SOURCES", self.sources
-        if self.sources_file is None:
-            return None
-        try:
-            return "SOURCES_FILE", Path(self.sources_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"SOURCES_FILE: cannot read {self.sources_file}: {exc.strerror}"
-            ) from None
+        return self.declared
 
     @property
     def stale_after_seconds(self) -> int:
@@ -518,13 +511,23 @@ def load_settings(
     object_types_given = overrides.get("object_types") is not None or "OBJECT_TYPES" in env
     if declared and values["hubspot_access_token"] is None and not object_types_given:
         values["object_types"] = ()  # the declared sources alone: no HubSpot
-    settings = Settings(**values)
+    given = _read_declarations(values["sources"], values["sources_file"])
+    names = set(VAR_RE.findall(given[1])) if given is not None else set()
+    settings = Settings(**values, declared=given, source_env={n: env[n] for n in names if n in env})
     _validate(settings)
-    text = settings.declarations()
-    if text is not None:
-        names = set(VAR_RE.findall(text[1]))
-        settings = replace(settings, source_env={n: env[n] for n in names if n in env})
     return settings
+
+
+def _read_declarations(sources: str | None, sources_file: str | None) -> tuple[str, str] | None:
+    """The origin and text of the declared sources (the file read once, here)."""
+    if sources is not None:
+        return "SOURCES", sources
+    if sources_file is None:
+        return None
+    try:
+        return "SOURCES_FILE", Path(sources_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"SOURCES_FILE: cannot read {sources_file}: {exc.strerror}") from None
 
 
 # ``${VAR}`` in a declaration: the value of the environment variable VAR.

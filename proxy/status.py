@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from proxy.config import Settings
-from proxy.sources.configured import mirrored_names, scan_intervals
+from proxy.sources.configured import scan_intervals, stored_feed_names
 from proxy.store import Store, migrate
 from proxy.store.engine import sqlite_file
 from proxy.store.runs import COALESCED, RunRecord
@@ -53,7 +53,7 @@ async def print_record(settings: Settings, object_type: str, entity_id: str) -> 
     if store is None:
         return 1
     try:
-        named = await mirrored_names(store, (object_type,))
+        named = await stored_feed_names(store, (object_type,))
         entity = await store.reader.entity(named.get(object_type, object_type), entity_id)
     finally:
         await store.close()
@@ -87,7 +87,7 @@ async def print_status(
             "sync",
         ):
             objects.add_column(column)
-        named = await mirrored_names(store, settings.object_types)
+        named = await stored_feed_names(store, settings.object_types)
         intervals = scan_intervals(settings)
         for name, interval in intervals.items():
             object_type = named.get(name, name)

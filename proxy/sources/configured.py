@@ -8,6 +8,7 @@ for all of them) and declared JSON APIs (``SOURCES_FILE`` or ``SOURCES``, one fe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,16 +23,16 @@ from proxy.sources.hubspot.names import mirrored_names, name_custom_objects
 from proxy.sources.ratelimit import RollingWindowLimiter
 from proxy.sources.rest.declaration import DeclaredSource, parse_json, parse_toml
 from proxy.sources.rest.feed import RestFeed
+from proxy.store import Store
 
 __all__ = [
     "Sources",
     "build_sources",
-    "declared_secrets",
     "declared_sources",
     "feed_names",
-    "mirrored_names",
-    "name_custom_objects",
+    "resolve_feed_names",
     "scan_intervals",
+    "stored_feed_names",
 ]
 
 # Paths of the service itself: no feed may take one.
@@ -51,9 +52,8 @@ def declared_sources(settings: Settings) -> dict[str, DeclaredSource]:
     given = settings.declarations()
     if given is None:
         return {}
-    origin, text = given
-    parse = parse_toml if origin == "SOURCES_FILE" else parse_json
-    declared = parse(text, settings.source_env, origin)
+    # Asked by every admin, health and status request (the feed names): parsed once.
+    declared = dict(_parsed(*given, tuple(sorted(settings.source_env.items()))))
     routes = {*settings.object_types, *(f"get_{t}" for t in settings.object_types)}
     for name in declared:
         if name in routes:
@@ -66,9 +66,10 @@ def declared_sources(settings: Settings) -> dict[str, DeclaredSource]:
     return declared
 
 
-def declared_secrets(settings: Settings) -> list[str]:
-    """The values the declarations took from the environment: scrubbed from every log."""
-    return list(settings.source_env.values())
+@functools.lru_cache(maxsize=4)
+def _parsed(origin: str, text: str, env: tuple[tuple[str, str], ...]) -> dict[str, DeclaredSource]:
+    parse = parse_toml if origin == "SOURCES_FILE" else parse_json
+    return parse(text, dict(env), origin)
 
 
 def scan_intervals(settings: Settings) -> dict[str, float | None]:
@@ -79,6 +80,20 @@ def scan_intervals(settings: Settings) -> dict[str, float | None]:
         **dict.fromkeys(settings.object_types),
         **{name: d.spec.interval_seconds for name, d in declared.items()},
     }
+
+
+async def resolve_feed_names(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """``settings`` with every feed under the name it is served at, and the renaming (empty
+    when nothing was renamed). Call before the app is built: feed paths are routes. Only
+    HubSpot renames: a custom object given by its objectTypeId is named by HubSpot's schemas
+    API once, and the name kept in the store."""
+    return await name_custom_objects(settings)
+
+
+async def stored_feed_names(store: Store, names: tuple[str, ...]) -> dict[str, str]:
+    """The names ``names`` were mirrored under, read from the store alone (commands that
+    must not ask a source): a custom object's id -> its name."""
+    return await mirrored_names(store, names)
 
 
 def feed_names(settings: Settings) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from proxy.app import create_app
 from proxy.scheduler import SyncScheduler
 from proxy.simulator import HubSpotSimulator
 from proxy.simulator import create_app as create_simulator
-from proxy.sources.configured import name_custom_objects
+from proxy.sources.configured import resolve_feed_names
 from proxy.store import Store
 from proxy.store.runs import RunRecord
 from tests.conftest import make_settings
@@ -122,7 +122,7 @@ def make_rig(
         }
         # None leaves a setting unset (a blank token is a configuration error).
         settings = make_settings(database_url, **{k: v for k, v in given.items() if v is not None})
-        settings, _ = await name_custom_objects(settings)  # as serve does before its app
+        settings, _ = await resolve_feed_names(settings)  # as serve does before its app
         client = await aiohttp_client(create_app(settings, schedule=schedule))
         return Rig(sim, client)
 
