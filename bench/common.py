@@ -359,12 +359,19 @@ class SimulatorProcess(ChildProcess):
     (after creating its ``--contacts``), so there is no race for a free port."""
 
     def __init__(
-        self, log_path: Path, *, token: str, args: Sequence[str] = (), port: int = 0
+        self,
+        log_path: Path,
+        *,
+        token: str,
+        args: Sequence[str] = (),
+        port: int = 0,
+        module: str = "proxy.simulator",
     ) -> None:
         self.log_path = log_path
         self.token = token
+        tokens = ["--token", token] if token else []  # the REST simulator asks for none
         self.command = [
-            sys.executable, "-m", "proxy.simulator", "--port", str(port), "--token", token, *args,
+            sys.executable, "-m", module, "--port", str(port), *tokens, *args,
         ]  # fmt: skip
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -37,7 +36,6 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs in the venv
 
 from bench.common import (
-    REPO,
     RESULTS,
     BenchDatabase,
     BenchError,
@@ -97,22 +95,10 @@ parsed and 304s are the simulator's counts over each scan (`GET /_sim/stats`). R
 """
 
 
-class RestSimulatorProcess(SimulatorProcess):
+def rest_simulator_process(log_path: Path, *, records: int, padding: int) -> SimulatorProcess:
     """``python -m proxy.simulator.rest --port 0`` as a child process (no token)."""
-
-    def __init__(self, log_path: Path, *, records: int, padding: int) -> None:
-        self.log_path = log_path
-        self.token = ""
-        self.command = [
-            sys.executable, "-m", "proxy.simulator.rest", "--port", "0",
-            "--records", str(records), "--padding", str(padding), "--no-conditional",
-        ]  # fmt: skip
-        self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
-        )
-        self.process = psutil.Process(self.popen.pid)
-        self.base_url = ""
+    args = ["--records", str(records), "--padding", str(padding), "--no-conditional"]
+    return SimulatorProcess(log_path, token="", args=args, module="proxy.simulator.rest")
 
 
 def declaration(base_url: str) -> dict[str, Any]:
@@ -288,7 +274,7 @@ async def _startup_run(session: aiohttp.ClientSession, base_url: str) -> int:
 async def _scan(
     label: str,
     server: ServerProcess,
-    sim: RestSimulatorProcess,
+    sim: SimulatorProcess,
     *,
     startup: bool = False,
     started: float | None = None,
@@ -361,7 +347,7 @@ async def _verify_mirror(base_url: str, sim_url: str, n: int) -> float:
 def measure(report: Report, db: BenchDatabase, repeats: int) -> None:
     workdir = db.workdir
     n = report.n
-    with RestSimulatorProcess(workdir / "simulator.log", records=n, padding=PADDING) as sim:
+    with rest_simulator_process(workdir / "simulator.log", records=n, padding=PADDING) as sim:
         sim_url = sim.wait_listening()
         env = {
             **IMAGE_ENV,
@@ -394,7 +380,7 @@ def measure(report: Report, db: BenchDatabase, repeats: int) -> None:
 def _measure_scans(
     report: Report,
     server: ServerProcess,
-    sim: RestSimulatorProcess,
+    sim: SimulatorProcess,
     sim_url: str,
     repeats: int,
 ) -> None:

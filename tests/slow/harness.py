@@ -521,6 +521,15 @@ async def last_updated(serve: ServeProcess, feed: str = "contacts") -> int:
 MODIFIED = "lastmodifieddate"
 
 
+def fresh_vs_incremental(
+    fresh: Mapping[str, Mapping[str, Any]], view: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """The ids on which a pull from ``since=0`` (``fresh``) and the reader's incremental
+    view differ: present in one only, or a different copy; in numeric order."""
+    both = fresh.keys() & view.keys()
+    return sorted((fresh.keys() ^ view.keys()) | {i for i in both if fresh[i] != view[i]}, key=int)
+
+
 def differences(feed: Mapping[str, Mapping[str, Any]], snapshot: Mapping[str, Any]) -> list[str]:
     """Where a feed view {_id: entity} differs from the upstream snapshot: every live
     upstream record live in the feed with exactly its properties; every other mirrored id

@@ -38,6 +38,7 @@ from tests.slow.harness import (
     SesamReader,
     all_runs,
     classify_kills,
+    fresh_vs_incremental,
     holds_lease,
     last_updated,
     owner_of,
@@ -226,12 +227,7 @@ async def test_sigkill_in_the_middle_of_scans_of_a_declared_source_loses_nothing
             f"{problems[:15]}"
         )
         assert len(fresh_view) == len(fresh), f"{context} an _id twice in one pull from 0"
-        both = fresh_view.keys() & reader.view.keys()
-        mismatched = sorted(
-            (fresh_view.keys() ^ reader.view.keys())
-            | {i for i in both if fresh_view[i] != reader.view[i]},
-            key=int,
-        )
+        mismatched = fresh_vs_incremental(fresh_view, reader.view)
         evidence["incremental_vs_fresh"] = mismatched
         assert not mismatched, (
             f"{context} a pull from since=0 differs from the reader's incremental view for "

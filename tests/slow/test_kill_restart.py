@@ -38,6 +38,7 @@ from tests.slow.harness import (
     classify_kills,
     converge,
     differences,
+    fresh_vs_incremental,
     holds_lease,
     last_updated,
     owner_of,
@@ -167,12 +168,7 @@ async def test_sigkill_in_the_middle_of_syncs_loses_nothing(
             f"{problems[:15]}"
         )
         assert len(fresh_view) == len(fresh), f"{context} an _id twice in one pull from 0"
-        both = fresh_view.keys() & reader.view.keys()
-        mismatched = sorted(
-            (fresh_view.keys() ^ reader.view.keys())
-            | {i for i in both if fresh_view[i] != reader.view[i]},
-            key=int,
-        )
+        mismatched = fresh_vs_incremental(fresh_view, reader.view)
         evidence["incremental_vs_fresh"] = mismatched
         assert not mismatched, (
             f"{context} a pull from since=0 differs from the reader's incremental view for "
