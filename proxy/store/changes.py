@@ -29,7 +29,7 @@ from proxy.diff import (
     with_last_associations,
 )
 from proxy.errors import StoreError
-from proxy.store import held
+from proxy.store import bulk, held
 from proxy.store.database import ID_CHUNK, Database, utcnow
 from proxy.store.held import ConfirmRefused, ConfirmResult
 from proxy.store.leases import check_lease
@@ -281,7 +281,8 @@ class ChangeIndex:
         seq = self._lock_sequence(conn, object_type)
         stored = self._compared(conn, object_type, records)
         records = self._keeping_associations(conn, object_type, records, stored)
-        inserts: list[dict[str, Any]] = []
+        now_bound = bulk.bound_time(conn, now)  # converted once, not per row
+        inserts: list[tuple[Any, ...]] = []  # in bulk.ENTITY_COLUMNS order
         changes: list[dict[str, Any]] = []
         moved: list[dict[str, Any]] = []  # unchanged, but modified later than stored
         for rec in records:
@@ -292,19 +293,19 @@ class ChangeIndex:
                 moved.append({"b_id": rec.entity_id, "source_modified_ms": rec.modified_ms})
             elif change is Change.CREATED:
                 inserts.append(
-                    {
-                        "object_type": object_type,
-                        "entity_id": rec.entity_id,
-                        "change_seq": seq.next(),
-                        "fingerprint": rec.fingerprint_to_store,
-                        "content_hash": rec.content_hash,
-                        "deleted": False,
-                        "data": self._stored_form(rec.data),
-                        "first_seen_at": now,
-                        "changed_at": now,
-                        "changed_by_run_id": run_id,
-                        "source_modified_ms": rec.modified_ms,
-                    }
+                    (
+                        object_type,
+                        rec.entity_id,
+                        seq.next(),
+                        rec.fingerprint_to_store,
+                        rec.content_hash,
+                        False,
+                        self._stored_form(rec.data),
+                        now_bound,
+                        now_bound,
+                        run_id,
+                        rec.modified_ms,
+                    )
                 )
             elif change in (Change.UPDATED, Change.DELETED):
                 changes.append(
@@ -320,8 +321,7 @@ class ChangeIndex:
                         "source_modified_ms": rec.modified_ms,
                     }
                 )
-        if inserts:
-            conn.execute(entities.insert(), inserts)
+        bulk.insert_entities(conn, inserts)
         if changes:
             conn.execute(
                 _update_by_id(object_type).values(
@@ -382,33 +382,15 @@ class ChangeIndex:
     def _record_sightings(
         self, conn: sa.Connection, object_type: str, run_id: int, ids: list[str]
     ) -> None:
-        if not ids:
-            return
-        statement = self.db.insert(sightings)
-        # A sighting only moves forward: a slower run that writes after a later one must not
-        # make a record look unseen to the later run's scan.
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[sightings.c.object_type, sightings.c.entity_id],
-                set_={"last_seen_run_id": statement.excluded.last_seen_run_id},
-                where=sightings.c.last_seen_run_id < statement.excluded.last_seen_run_id,
-            ),
-            [{"object_type": object_type, "entity_id": i, "last_seen_run_id": run_id} for i in ids],
-        )
+        bulk.record_sightings(conn, object_type, run_id, ids)
 
     def _stored(self, conn: sa.Connection, object_type: str, ids: list[str]) -> dict[str, Stored]:
-        columns = (
-            entities.c.fingerprint,
-            entities.c.deleted,
-            entities.c.source_modified_ms,
-            entities.c.content_hash,
-        )
-        return {
-            entity_id: Stored(fingerprint, bool(deleted), modified_ms, text_hash)
-            for entity_id, fingerprint, deleted, modified_ms, text_hash in _by_ids(
-                conn, object_type, ids, *columns
-            )
-        }
+        out: dict[str, Stored] = {}
+        for start in range(0, len(ids), ID_CHUNK):
+            rows = bulk.stored_rows(conn, object_type, ids[start : start + ID_CHUNK])
+            for entity_id, fingerprint, deleted, modified_ms, text_hash in rows:
+                out[entity_id] = Stored(fingerprint, bool(deleted), modified_ms, text_hash)
+        return out
 
     def _compared(
         self, conn: sa.Connection, object_type: str, records: Sequence[Incoming]
@@ -633,7 +615,7 @@ def _by_ids(
                 entities.c.object_type == object_type,
                 entities.c.entity_id.in_(ids[start : start + ID_CHUNK]),
             )
-        )
+        ).all()  # one fetch, not a driver call per row
 
 
 def _seen_since(scan_id: int) -> sa.Select[Any]:
