@@ -56,6 +56,8 @@ async def write(
     await run.writer.apply_page(incoming, position, probe=page.probe)
     if page.gone:
         await run.writer.mark_deleted(page.gone)
+    if page.written is not None:
+        page.written()
     run.writer.counts.requests = run.stats.requests
     if run.progress is not None:
         run.progress(run.writer.counts, page.total)

@@ -21,7 +21,7 @@ leases, scheduling, health, metrics, admin and the feed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -78,6 +78,9 @@ class FeedPage:
     # The records may well equal the stored copies (a verifying scan fetches every one):
     # the engine then compares them before taking the write lock.
     probe: bool = False
+    # Called once the page is written (committed, or found to change nothing): the mirror
+    # then holds what the page says. Never called for a page whose write failed.
+    written: Callable[[], None] | None = None
 
 
 @dataclass

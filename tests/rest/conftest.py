@@ -130,6 +130,8 @@ async def collect(
 ) -> tuple[list[RestPage], ListingSummary]:
     listing = source.listing(after)
     pages = [page async for page in listing]
+    for page in pages:
+        page.remember()  # as the engine does once a page is written
     assert listing.summary is not None
     return pages, listing.summary
 

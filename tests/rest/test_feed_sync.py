@@ -244,6 +244,30 @@ async def test_a_no_change_rescan_of_a_304_api_parses_no_page(make_rest_rig: Rig
     assert rig.sim.counters.not_modified - before == run.requests  # every page a 304
 
 
+async def test_a_page_whose_write_failed_is_not_skipped_by_a_304(
+    make_rest_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's validators are kept only once its records are in the mirror. A changed
+    page whose write failed is asked for whole by the next scan; had its new ETag been
+    kept at fetch time, that scan would get a 304 and the change would never arrive."""
+    rig = await make_rest_rig(STYLES["cursor"])
+    await rig.scan()
+    rig.sim.update(10, name="changed")  # on page 2 (ids 8-14)
+    apply_page = rig.store.changes.apply_page
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")  # as a database would fail a write
+
+    monkeypatch.setattr(rig.store.changes, "apply_page", failing)
+    failed = await rig.scan()
+    assert failed.status == "failed" and "disk full" in (failed.error or "")
+    monkeypatch.setattr(rig.store.changes, "apply_page", apply_page)
+    run = await rig.scan()
+    assert (run.status, run.updated) == ("succeeded", 1), run.error
+    assert served(await rig.feed())["10"]["name"] == "changed"
+    assert served(await rig.feed()) == upstream_view(rig.sim)
+
+
 async def test_incremental_is_refused_for_a_source_without_a_filter(
     make_rest_rig: RigFactory,
 ) -> None:

@@ -55,6 +55,10 @@ class RestRecord:
     deleted: bool  # marked deleted by the declaration's ``deleted`` rule
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class RestPage:
     records: list[RestRecord]  # empty on a 304 page
@@ -64,6 +68,10 @@ class RestPage:
     # ids the page listed as deleted (``deleted`` rule), on a 304 as they were: one that
     # was never mirrored is not held, and rightly so
     deleted_ids: frozenset[str] = frozenset()
+    # Keeps the page's ETag / Last-Modified for the next scan's conditional request. The
+    # caller calls it once the page is written: a 304 then means "the mirror holds this
+    # page", so a page whose write failed is never skipped by a later 304.
+    remember: Callable[[], None] = _nothing
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,8 @@ class _Cached:
 @dataclass
 class ConditionalCache:
     """ETag / Last-Modified, ids and next request per page request, kept by the caller
-    across scans (in memory). ``parsed`` and ``not_modified`` count pages (a benchmark
-    reports them)."""
+    across scans (in memory), for pages the caller wrote (:attr:`RestPage.remember`).
+    ``parsed`` and ``not_modified`` count pages (a benchmark reports them)."""
 
     pages: dict[str, _Cached] = field(default_factory=dict)
     parsed: int = 0
@@ -153,7 +161,7 @@ class Listing:
                     )
                 )
             asked[key] = number
-            page, next_request, page_total = await src.fetch_page(
+            page, next_request, page_total, remember = await src.fetch_page(
                 paginator,
                 request,
                 first=number == 1 and self.after is None,
@@ -184,6 +192,7 @@ class Listing:
                 after=paginator.state(next_request) if next_request else None,
                 not_modified=page.not_modified,
                 deleted_ids=page.deleted_ids,
+                remember=remember,
             )
             request = next_request
         reason = None
@@ -279,9 +288,10 @@ class RestSource:
         *,
         first: bool = False,
         use_cache: bool = True,
-    ) -> tuple[_ParsedPage, Request | None, int | None]:
-        """One page, its next request and the total it announces (or the cached ones on a
-        304; without ``use_cache``, the conditional cache is neither asked nor filled)."""
+    ) -> tuple[_ParsedPage, Request | None, int | None, Callable[[], None]]:
+        """One page, its next request, the total it announces (or the cached ones on a
+        304), and what keeps its validators in the conditional cache once it is written
+        (without ``use_cache``, the cache is neither asked nor filled)."""
         key = request.key()
         cached = self.cache.pages.get(key) if use_cache else None
         conditional: dict[str, str] = {}
@@ -298,7 +308,7 @@ class RestSource:
             assert cached is not None
             self.cache.not_modified += 1
             same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
-            return same, cached.next, cached.total
+            return same, cached.next, cached.total, _nothing
         self.cache.parsed += 1
         doc, parsed, raw_records = self._parse(request, response.body, first=first)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
@@ -309,15 +319,16 @@ class RestSource:
         total = paginator.total_path.get(doc) if paginator.total_path else MISSING
         page_total = total if isinstance(total, int) and not isinstance(total, bool) else None
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        if not use_cache:
-            pass
-        elif etag or modified:
-            self.cache.pages[key] = _Cached(
-                etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids
-            )
-        else:
-            self.cache.pages.pop(key, None)
-        return parsed, next_request, page_total
+        # What was cached for this request is stale now, whether or not the page is written.
+        self.cache.pages.pop(key, None)
+        if not use_cache or not (etag or modified):
+            return parsed, next_request, page_total, _nothing
+        entry = _Cached(etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids)
+
+        def remember() -> None:
+            self.cache.pages[key] = entry
+
+        return parsed, next_request, page_total, remember
 
     def _parse(
         self, request: Request, raw: bytes, *, first: bool = False

@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from proxy.diff import Fingerprinter
-from proxy.errors import BadPage, ListingIncomplete
+from proxy.errors import ListingIncomplete
 from proxy.run_context import RunContext
 from proxy.sources.base import FULL, INCREMENTAL, LIVE, VERIFY, Absences, FeedPage
 from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource, TokenStore
@@ -160,11 +160,11 @@ class RestRun:
         async for page in listing:
             position = orjson.dumps(page.after).decode() if page.after is not None else None
             if page.not_modified:
-                await self._check_cached(page.ids, page.deleted_ids)
+                # Remembered only once written (RestPage.remember): the mirror holds it.
                 yield FeedPage(sighted=page.ids, after=position)
             else:
                 records = [as_record(r) for r in page.records]
-                yield FeedPage(records=records, after=position, probe=probe)
+                yield FeedPage(records=records, after=position, probe=probe, written=page.remember)
         summary = listing.summary
         assert summary is not None  # set when the iteration ends
         if not summary.complete:
@@ -173,19 +173,6 @@ class RestRun:
                 "the next full sync starts the scan over"
             )
         self.duplicates_seen = summary.duplicates_seen
-
-    async def _check_cached(self, ids: Sequence[str], deleted: frozenset[str]) -> None:
-        """A 304 page is the page as last fetched, whose records the mirror should hold. If
-        it does not (the write of that page failed), the cache cannot be trusted. A record
-        the page listed as deleted may rightly be absent: one never mirrored live is not
-        written (there is nothing to tell Sesam)."""
-        stored = await self.run.store.changes.stored(self.feed.name, list(ids))
-        if set(ids) - deleted - stored.keys():
-            self.source.cache.pages.clear()
-            raise BadPage(
-                f"source {self.source.name}: a page answered 304 Not Modified names records "
-                "the mirror does not hold; its conditional requests start afresh next scan"
-            )
 
     async def confirm_absences(self, unseen: Sequence[str], scan_started: datetime) -> Absences:
         spec = self.feed.declared.spec
