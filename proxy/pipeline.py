@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from proxy.diff import Incoming
@@ -15,6 +16,49 @@ from proxy.store.scans import ScanPosition
 T = TypeVar("T")
 
 
+# Pages fetched while the previous write was still running are written together, in one
+# transaction, up to this much record text. A transaction per page cost a first scan of
+# 100,000 1 KB records into SQLite 1.3 s of commits alone (bench.rest, py-spy), the
+# largest single cost left in the writer. The bound keeps a group's transaction no longer
+# than one page of large records already is (100 records of 31 KB): writing three such
+# pages together made the feed's p99 during a sync double (bench.latency), and a bound in
+# bytes never groups them.
+GROUP_BYTES = 1_000_000
+
+
+@dataclass
+class _Group:
+    """Pages to be written in one transaction, in order."""
+
+    pages: list[FeedPage] = field(default_factory=list)
+    incoming: list[Incoming] = field(default_factory=list)
+    position: ScanPosition | None = None
+    size: int = 0
+    ids: set[str] = field(default_factory=set)
+
+    def takes(self, page: FeedPage, incoming: list[Incoming]) -> bool:
+        """Whether a page can join: the group has room, and the page names no id the group
+        names (written together, a page's sightings, records and merges would no longer
+        come after the earlier page's)."""
+        if not self.pages:
+            return True
+        return self.size < GROUP_BYTES and self.ids.isdisjoint(_ids(page, incoming))
+
+    def add(self, page: FeedPage, incoming: list[Incoming], position: ScanPosition | None) -> None:
+        self.pages.append(page)
+        self.incoming.extend(incoming)
+        self.size += sum(len(r.data) for r in incoming)
+        self.ids.update(_ids(page, incoming))
+        if position is not None:
+            self.position = position
+
+
+def _ids(page: FeedPage, incoming: list[Incoming]) -> Iterator[str]:
+    yield from (r.entity_id for r in incoming)
+    yield from page.sighted
+    yield from page.gone
+
+
 async def ingest(
     run: RunContext,
     pages: AsyncIterator[FeedPage],
@@ -22,45 +66,60 @@ async def ingest(
 ) -> None:
     """Diff and write every page, in order. The next page is fetched while this one is
     processed (``prefetched``), and diffed while the previous one is being written: at most
-    one write is in flight, so pages still commit one after another.
-
-    One page per write, on purpose: writing the pages fetched meanwhile together (up to
-    three a transaction, each statement still one page) made a Postgres first sync of 31 KB
-    records 15-20% faster, but the feed's p99 while a sync ran went from 22-33 ms to 45-63
-    ms (bench.latency, back to back): the sync then keeps the event loop busy without a
-    break, and Sesam's requests wait behind it."""
+    one write is in flight, so pages still commit one after another. Pages that arrive
+    while a write runs are written together when it ends (:data:`GROUP_BYTES`): a writer
+    that keeps up writes each page by itself."""
     writing: asyncio.Task[None] | None = None
+    group = _Group()
     try:
         async with contextlib.aclosing(prefetched(pages)) as stream:
             async for page in stream:
                 incoming = run.incoming(page.records)
-                position = position_after(page) if position_after is not None else None
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(write(run, page, incoming, position))
+                if not group.takes(page, incoming):
+                    if writing is not None:
+                        await writing
+                    writing, group = asyncio.ensure_future(write(run, group)), _Group()
+                group.add(page, incoming, position_after(page) if position_after else None)
+                if writing is None or writing.done():
+                    if writing is not None:
+                        await writing  # raises what the write raised
+                    writing, group = asyncio.ensure_future(write(run, group)), _Group()
         if writing is not None:
             await writing
+        if group.pages:
+            last, group = group, _Group()
+            await write(run, last)
+    except Exception:
+        # A fetch failed: the pages fetched before it are written all the same, so a
+        # resumed scan starts after them. (A write that failed raises its own error here.)
+        if writing is not None:
+            await asyncio.shield(writing)
+        if group.pages:
+            await write(run, group)
+        raise
     finally:
         if writing is not None and not writing.done():
-            # A fetch failed, or the run is being cancelled, while a page was being
-            # written: let the page commit whole.
+            # A fetch failed, or the run is being cancelled, while pages were being
+            # written: let them commit whole.
             await asyncio.shield(writing)
 
 
-async def write(
-    run: RunContext, page: FeedPage, incoming: list[Incoming], position: ScanPosition | None
-) -> None:
-    """One page: the ids seen unchanged, then the records fetched with the scan's position
-    after the page (never saved ahead of the page's sightings), then the ids merged away."""
-    await run.writer.sight(page.sighted)
-    await run.writer.apply_page(incoming, position, probe=page.probe)
-    if page.gone:
-        await run.writer.mark_deleted(page.gone)
-    if page.written is not None:
-        page.written()
+async def write(run: RunContext, group: _Group) -> None:
+    """Pages in one transaction where the store can: the ids seen unchanged, then the
+    records fetched with the scan's position after the last page (never saved ahead of
+    the pages' sightings), then the ids merged away."""
+    pages = group.pages
+    await run.writer.sight([i for page in pages for i in page.sighted])
+    await run.writer.apply_page(group.incoming, group.position, probe=any(p.probe for p in pages))
+    gone = [i for page in pages for i in page.gone]
+    if gone:
+        await run.writer.mark_deleted(gone)
+    for page in pages:
+        if page.written is not None:
+            page.written()
     run.writer.counts.requests = run.stats.requests
     if run.progress is not None:
-        run.progress(run.writer.counts, page.total)
+        run.progress(run.writer.counts, pages[-1].total)
 
 
 async def prefetched(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
