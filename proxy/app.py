@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from proxy.api import admin, feed, health, openapi
+from proxy.api import admin, console, feed, health, openapi
 from proxy.api.errors import MAX_REQUEST_BODY, bounded_body, error_middleware
 from proxy.api.keys import FEED_SLOTS, METRICS, OWNER, SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.metrics import Metrics
@@ -50,6 +50,7 @@ def create_app(
     app.cleanup_ctx.append(_scheduler_ctx(schedule))
     feed.add_routes(app, feed_names(settings))
     admin.add_routes(app)
+    console.add_routes(app)
     health.add_routes(app)
     openapi.add_routes(app, settings)
     return app

@@ -7,9 +7,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from proxy.api.auth import ADMIN_TOKEN_HEADER, check_token
+from proxy.api.console import PUBLIC_PATHS
 from proxy.api.errors import Handler, json_error
 from proxy.api.keys import SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.params import parse_int, parse_run_id
@@ -28,7 +30,7 @@ HELD_SAMPLE = 100
 @web.middleware
 async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """403 while no ADMIN_TOKEN is configured; 401 for a missing or wrong token."""
-    if not request.path.startswith("/admin/"):
+    if not request.path.startswith("/admin/") or request.path in PUBLIC_PATHS:
         return await handler(request)
     token = request.app[SETTINGS].admin_token
     if not token:
@@ -101,11 +103,15 @@ async def status(request: web.Request) -> web.Response:
     scheduler = request.app[SCHEDULER]
     settings = request.app[SETTINGS]
     objects: dict[str, Any] = {}
+    feeds = request.app[SOURCES].feeds
     for object_type in feed_names(settings):
         st = await store.reader.object_status(object_type, counts=True)
+        feed = feeds.get(object_type)
         last = {mode: await store.runs.last(object_type, mode=mode) for mode in MODES}
         health = await object_health(store, scheduler, settings, object_type)
         objects[object_type] = {
+            # The modes POST /admin/resync takes for it, in MODES order.
+            "modes": [m for m in MODES if feed is not None and m in feed.modes],
             "ready": bool(st and st.ready),
             "live": st.live if st else 0,
             "deleted": st.deleted if st else 0,
@@ -130,6 +136,34 @@ async def status(request: web.Request) -> web.Response:
         "last_announced": asdict(budget) if budget is not None else None,
     }
     return web.json_response({"objects": objects, "upstream": upstream})
+
+
+async def record(request: web.Request) -> web.Response:
+    """One record as the feed serves it, and when and by which run it last changed."""
+    object_type = _object_param(request)
+    entity_id = request.query.get("id")
+    if not entity_id:
+        raise BadRequest("id is required: the record's _id")
+    # No stored id holds a NUL (Postgres text cannot): not asked, rather than an error.
+    found = (
+        None
+        if "\x00" in entity_id
+        else await request.app[STORE].reader.entity_details(object_type, entity_id)
+    )
+    if found is None:
+        return json_error(404, f"{object_type} has no record {entity_id!r} in the mirror")
+    return web.json_response(
+        {
+            "object": object_type,
+            "id": entity_id,
+            "entity": orjson.loads(found.entity),
+            "updated": found.updated,
+            "deleted": found.deleted,
+            "changed_at": _iso(found.changed_at),
+            "first_seen_at": _iso(found.first_seen_at),
+            "changed_by_run_id": found.changed_by_run_id,
+        }
+    )
 
 
 async def held_deletions(request: web.Request) -> web.Response:
@@ -197,6 +231,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/runs", list_runs)
     app.router.add_get("/admin/runs/{run_id}", get_run)
     app.router.add_get("/admin/status", status)
+    app.router.add_get("/admin/record", record)
     app.router.add_get("/admin/deletions", held_deletions)
     app.router.add_post("/admin/deletions/confirm", confirm_deletions)
     app.router.add_post("/admin/deletions/discard", discard_deletions)

@@ -61,8 +61,11 @@ def check_token(
     ]
     if any(matches):
         return None
+    # A request that sent the extra header (the console's fetch) is not offered Basic: a
+    # browser would answer that challenge with its own login dialog.
+    sent_extra = extra_header is not None and extra_header in request.headers
     return json_error(
         401,
         "missing or wrong token (Bearer, or the password of Basic auth)",
-        **{"WWW-Authenticate": WWW_AUTHENTICATE},
+        **{"WWW-Authenticate": "Bearer" if sent_extra else WWW_AUTHENTICATE},
     )

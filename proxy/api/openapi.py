@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.api import console
 from proxy.api.auth import ADMIN_TOKEN_HEADER, WWW_AUTHENTICATE
 from proxy.api.errors import MAX_REQUEST_BODY
 from proxy.api.params import BIGINT_MAX, INT_MAX
@@ -168,6 +169,11 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
     )
     object_status = closed_object(
         {
+            "modes": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(MODES)},
+                "description": "the modes POST /admin/resync takes for it",
+            },
             "ready": {"type": "boolean"},
             "live": {"type": "integer", "minimum": 0},
             "deleted": {"type": "integer", "minimum": 0},
@@ -509,6 +515,35 @@ def _admin_paths(settings: Settings) -> dict[str, Schema]:
                 {"200": json_body("The status.", ref("Status"))},
             )
         },
+        "/admin/record": {
+            "get": admin(
+                "record",
+                "One record as the feed serves it, and when and by which run it last changed",
+                {
+                    "200": json_body(
+                        "The record.",
+                        closed_object(
+                            {
+                                "object": {"type": "string"},
+                                "id": {"type": "string"},
+                                "entity": {"type": "object"},
+                                "updated": {"type": "integer"},
+                                "deleted": {"type": "boolean"},
+                                "changed_at": {"type": "string", "format": "date-time"},
+                                "first_seen_at": {"type": "string", "format": "date-time"},
+                                "changed_by_run_id": nullable({"type": "integer"}),
+                            }
+                        ),
+                    ),
+                    "400": bad_request,
+                    "404": error("The mirror has no such record."),
+                },
+                parameters=[
+                    _object_param(settings),
+                    _param("id", "query", {"type": "string"}, "the record's _id", required=True),
+                ],
+            )
+        },
         "/admin/deletions": {
             "get": admin(
                 "held_deletions",
@@ -650,6 +685,33 @@ def _service_paths() -> dict[str, Schema]:
                     },
                     **_COMMON,
                 },
+            }
+        },
+        **{
+            f"/admin/{path}": {
+                "get": {
+                    "operationId": f"console_{name.replace('.', '_')}",
+                    "tags": ["console"],
+                    "summary": f"The ops console's {name} (no data; served without a token)",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": name,
+                            "content": {content_type.split(";")[0]: {"schema": {"type": "string"}}},
+                        },
+                        **_COMMON,
+                    },
+                }
+            }
+            for path, (name, content_type) in console.FILES.items()
+        },
+        "/admin": {
+            "get": {
+                "operationId": "console_redirect",
+                "tags": ["console"],
+                "summary": "Redirects to the console, admin/ (relative: it holds under a prefix)",
+                "security": [],
+                "responses": {"301": {"description": "To admin/."}, **_COMMON},
             }
         },
         OPENAPI_PATH: {

@@ -60,6 +60,18 @@ FEED_GUESS_ENTITY_BYTES = 1_000
 
 
 @dataclass(frozen=True)
+class EntityDetails:
+    """One mirrored record and its change history's last step."""
+
+    entity: bytes  # as the feed serves it (_id, _updated, _deleted spliced in)
+    updated: int  # its change number (_updated)
+    deleted: bool
+    changed_at: datetime  # when that number was given
+    first_seen_at: datetime
+    changed_by_run_id: int | None
+
+
+@dataclass(frozen=True)
 class ObjectStatus:
     object_type: str
     last_change_seq: int
@@ -393,6 +405,32 @@ class FeedReader:
         """The feed's per-request check, kept as cheap as a read can be: it runs on every
         pull, however small."""
         return await self._feed.read_head(object_type)
+
+    async def entity_details(self, object_type: str, entity_id: str) -> EntityDetails | None:
+        """One record as the feed serves it, with when and by which run it last changed
+        (the console's record lookup); None when the mirror has no such record."""
+        query = sa.select(
+            entities.c.change_seq,
+            entities.c.entity_id,
+            entities.c.deleted,
+            entities.c.data,
+            entities.c.changed_at,
+            entities.c.first_seen_at,
+            entities.c.changed_by_run_id,
+        ).where(entities.c.object_type == object_type, entities.c.entity_id == entity_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        if row is None:
+            return None
+        seq, found_id, deleted, data, changed_at, first_seen_at, run_id = row
+        return EntityDetails(
+            entity=splice([(seq, found_id, deleted, text_of(data))])[0],
+            updated=int(seq),
+            deleted=bool(deleted),
+            changed_at=changed_at,
+            first_seen_at=first_seen_at,
+            changed_by_run_id=run_id,
+        )
 
     async def entity(self, object_type: str, entity_id: str) -> bytes | None:
         """One record as the feed serves it (``change-proxy record``), whatever form it is
