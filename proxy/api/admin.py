@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.activity import hourly
 from proxy.api.auth import ADMIN_TOKEN_HEADER, check_token
 from proxy.api.console import PUBLIC_PATHS
 from proxy.api.errors import Handler, json_error
@@ -17,6 +18,8 @@ from proxy.api.keys import SCHEDULER, SETTINGS, SOURCES, STORE
 from proxy.api.params import parse_int, parse_run_id
 from proxy.errors import BadRequest
 from proxy.sources.configured import feed_names
+from proxy.sources.ratelimit import RollingWindowLimiter
+from proxy.store.database import utcnow
 from proxy.store.held import ConfirmRefused
 from proxy.store.runs import RunRecord
 from proxy.store.scans import HeldDeletions
@@ -25,6 +28,11 @@ from proxy.sync_health import object_health
 
 # How many held ids /admin/deletions lists (the count is always complete).
 HELD_SAMPLE = 100
+# /admin/activity reads at most this many of a feed's latest runs: a day of runs at the
+# shortest intervals (incremental every 60 s, deletion checks every 5 min) is ~1,700.
+ACTIVITY_RUNS = 5000
+# ... and charts the requests of this many.
+CHARTED_RUNS = 30
 
 
 @web.middleware
@@ -125,17 +133,26 @@ async def status(request: web.Request) -> web.Response:
             **{f"last_{mode}_run": run_json(run) if run else None for mode, run in last.items()},
             "held_deletions": held_json(await store.scans.held(object_type)),
             "health": health.as_json(),
+            # The request budget it draws on (HubSpot's is the portal's, shared by every
+            # object type); null when its requests are not paced.
+            "upstream": (
+                budget_json(feed.limiter) if feed is not None and feed.limiter is not None else None
+            ),
             **await scheduler.describe(object_type),
         }
-    limiter = request.app[SOURCES].limiter
+    return web.json_response(
+        {"objects": objects, "upstream": budget_json(request.app[SOURCES].limiter)}
+    )
+
+
+def budget_json(limiter: RollingWindowLimiter) -> dict[str, Any]:
     budget = limiter.last_budget
-    upstream = {
+    return {
         "requests_in_window": limiter.in_window(),
         "window_seconds": limiter.window_s,
         "allowed_per_window": limiter.limit,
         "last_announced": asdict(budget) if budget is not None else None,
     }
-    return web.json_response({"objects": objects, "upstream": upstream})
 
 
 async def record(request: web.Request) -> web.Response:
@@ -162,6 +179,43 @@ async def record(request: web.Request) -> web.Response:
             "changed_at": _iso(found.changed_at),
             "first_seen_at": _iso(found.first_seen_at),
             "changed_by_run_id": found.changed_by_run_id,
+        }
+    )
+
+
+async def activity(request: web.Request) -> web.Response:
+    """The feed's last 24 hours by the hour (changes, runs, requests: what its runs
+    counted), and its last runs' requests (the console's charts)."""
+    object_type = _object_param(request)
+    runs = await request.app[STORE].runs.recent(object_type=object_type, limit=ACTIVITY_RUNS)
+    hours = hourly(runs, utcnow())
+    return web.json_response(
+        {
+            "object": object_type,
+            "hours": [{**asdict(h), "start": _iso(h.start)} for h in hours],
+            "runs": [
+                {
+                    "id": r.id,
+                    "mode": r.mode,
+                    "status": r.status,
+                    "requests": r.requests,
+                    "started_at": _iso(r.started_at),
+                }
+                for r in runs[:CHARTED_RUNS]
+            ],
+        }
+    )
+
+
+async def changes(request: web.Request) -> web.Response:
+    """The feed's latest changes, newest first."""
+    object_type = _object_param(request)
+    limit = parse_int("limit", request.query.get("limit", "50"), minimum=1, maximum=1000)
+    found = await request.app[STORE].reader.last_changes(object_type, limit)
+    return web.json_response(
+        {
+            "object": object_type,
+            "changes": [{**asdict(c), "changed_at": _iso(c.changed_at)} for c in found],
         }
     )
 
@@ -232,6 +286,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/runs/{run_id}", get_run)
     app.router.add_get("/admin/status", status)
     app.router.add_get("/admin/record", record)
+    app.router.add_get("/admin/activity", activity)
+    app.router.add_get("/admin/changes", changes)
     app.router.add_get("/admin/deletions", held_deletions)
     app.router.add_post("/admin/deletions/confirm", confirm_deletions)
     app.router.add_post("/admin/deletions/discard", discard_deletions)

@@ -190,6 +190,7 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
             **{f"last_{mode}_run": nullable(ref("Run")) for mode in MODES},
             "held_deletions": nullable(ref("HeldDeletions")),
             "health": ref("ObjectHealth"),
+            "upstream": nullable(ref("Upstream")),
             "running_run_id": nullable({"type": "integer"}),
             "queued_run_ids": {"type": "array", "items": {"type": "integer"}},
             "next_runs": closed_object(
@@ -257,17 +258,19 @@ def _schemas(settings: Settings) -> dict[str, Schema]:
         "Budget": dataclass_schema(
             Budget, description="What HubSpot last announced in X-HubSpot-RateLimit-* headers."
         ),
+        "Upstream": closed_object(
+            {
+                "requests_in_window": {"type": "integer", "minimum": 0},
+                "window_seconds": {"type": "number"},
+                "allowed_per_window": {"type": "integer", "minimum": 1},
+                "last_announced": nullable(ref("Budget")),
+            },
+            description="A request budget: what was sent in the current window, of how many.",
+        ),
         "Status": closed_object(
             {
                 "objects": _per_object_type(settings, ref("ObjectStatus")),
-                "upstream": closed_object(
-                    {
-                        "requests_in_window": {"type": "integer", "minimum": 0},
-                        "window_seconds": {"type": "number"},
-                        "allowed_per_window": {"type": "integer", "minimum": 1},
-                        "last_announced": nullable(ref("Budget")),
-                    }
-                ),
+                "upstream": ref("Upstream"),
             }
         ),
     }
@@ -309,8 +312,10 @@ def _responses() -> dict[str, Schema]:
             "The token is missing or wrong.",
             **{
                 "WWW-Authenticate": _header(
-                    "the schemes the token may come in",
-                    {"type": "string", "const": WWW_AUTHENTICATE},
+                    "the schemes the token may come in; only Bearer to a request that sent "
+                    f"{ADMIN_TOKEN_HEADER} (the console: a browser would answer a Basic "
+                    "challenge with its own login dialog)",
+                    {"type": "string", "enum": [WWW_AUTHENTICATE, "Bearer"]},
                 )
             },
         ),
@@ -541,6 +546,99 @@ def _admin_paths(settings: Settings) -> dict[str, Schema]:
                 parameters=[
                     _object_param(settings),
                     _param("id", "query", {"type": "string"}, "the record's _id", required=True),
+                ],
+            )
+        },
+        "/admin/activity": {
+            "get": admin(
+                "activity",
+                "The last 24 hours by the hour (what the feed's runs changed and requested), "
+                "and the requests of its last 30 runs",
+                {
+                    "200": json_body(
+                        "The activity.",
+                        closed_object(
+                            {
+                                "object": {"type": "string"},
+                                "hours": {
+                                    "type": "array",
+                                    "items": closed_object(
+                                        {
+                                            "start": {"type": "string", "format": "date-time"},
+                                            **{
+                                                k: {"type": "integer", "minimum": 0}
+                                                for k in (
+                                                    "created",
+                                                    "updated",
+                                                    "deleted",
+                                                    "runs",
+                                                    "requests",
+                                                )
+                                            },
+                                        }
+                                    ),
+                                },
+                                "runs": {
+                                    "type": "array",
+                                    "items": closed_object(
+                                        {
+                                            "id": {"type": "integer"},
+                                            "mode": {"type": "string"},
+                                            "status": {"type": "string"},
+                                            "requests": {"type": "integer", "minimum": 0},
+                                            "started_at": nullable(
+                                                {"type": "string", "format": "date-time"}
+                                            ),
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                    ),
+                    "400": bad_request,
+                },
+                parameters=[_object_param(settings)],
+            )
+        },
+        "/admin/changes": {
+            "get": admin(
+                "changes",
+                "The feed's latest changes, newest first (each record's latest)",
+                {
+                    "200": json_body(
+                        "The changes.",
+                        closed_object(
+                            {
+                                "object": {"type": "string"},
+                                "changes": {
+                                    "type": "array",
+                                    "items": closed_object(
+                                        {
+                                            "id": {"type": "string"},
+                                            "kind": {
+                                                "type": "string",
+                                                "enum": ["created", "updated", "deleted"],
+                                            },
+                                            "updated": {"type": "integer"},
+                                            "changed_at": {"type": "string", "format": "date-time"},
+                                            "run_id": nullable({"type": "integer"}),
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                    ),
+                    "400": bad_request,
+                },
+                parameters=[
+                    _object_param(settings),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "how many (default 50)",
+                        required=False,
+                    ),
                 ],
             )
         },

@@ -32,6 +32,7 @@ from proxy.store.scans import LIVE as LIVE
 if TYPE_CHECKING:
     from proxy.diff import Fingerprinter
     from proxy.run_context import RunContext
+    from proxy.sources.ratelimit import RollingWindowLimiter
 
 FULL = "full"  # the reconciliation: list every record, fetch what changed
 VERIFY = "verify"  # the complete comparison: fetch and compare every record
@@ -150,6 +151,12 @@ class Feed(Protocol):
     def incremental_interval_seconds(self) -> float | None:
         """An incremental run this often (``incremental`` mode); None: by
         ``SYNC_INTERVAL_SECONDS``."""
+        ...
+
+    @property
+    def limiter(self) -> RollingWindowLimiter | None:
+        """The request budget its requests draw on (shared by HubSpot's object types);
+        None when its requests are not paced."""
         ...
 
     @property

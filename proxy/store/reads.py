@@ -72,6 +72,17 @@ class EntityDetails:
 
 
 @dataclass(frozen=True)
+class Change:
+    """A record's latest change, as the console lists it."""
+
+    id: str
+    kind: str  # created, updated or deleted
+    updated: int  # its change number (_updated)
+    changed_at: datetime
+    run_id: int | None  # the run that made it (None: written outside a run)
+
+
+@dataclass(frozen=True)
 class ObjectStatus:
     object_type: str
     last_change_seq: int
@@ -405,6 +416,35 @@ class FeedReader:
         """The feed's per-request check, kept as cheap as a read can be: it runs on every
         pull, however small."""
         return await self._feed.read_head(object_type)
+
+    async def last_changes(self, object_type: str, limit: int) -> list[Change]:
+        """The ``limit`` latest changes of the feed, newest first (each record once: the
+        mirror keeps a record's latest change, not its history)."""
+        query = (
+            sa.select(
+                entities.c.entity_id,
+                entities.c.change_seq,
+                entities.c.deleted,
+                entities.c.first_seen_at,
+                entities.c.changed_at,
+                entities.c.changed_by_run_id,
+            )
+            .where(entities.c.object_type == object_type)
+            .order_by(entities.c.change_seq.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Change(
+                id=entity_id,
+                kind="deleted" if deleted else "created" if first == changed else "updated",
+                updated=int(seq),
+                changed_at=changed,
+                run_id=run_id,
+            )
+            for entity_id, seq, deleted, first, changed, run_id in rows
+        ]
 
     async def entity_details(self, object_type: str, entity_id: str) -> EntityDetails | None:
         """One record as the feed serves it, with when and by which run it last changed

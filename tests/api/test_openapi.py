@@ -97,7 +97,7 @@ def test_admin_routes_answer_only_403_while_admin_token_is_unset() -> None:
         for path in disabled["paths"]
         if path.startswith("/admin/") and path not in console.PUBLIC_PATHS
     ]
-    assert len(admin_paths) == 8
+    assert len(admin_paths) == 10
     for path in console.PUBLIC_PATHS:  # the console's page and files hold no data
         assert enabled["paths"][path]["get"]["security"] == []
     for path in admin_paths:

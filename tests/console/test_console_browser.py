@@ -168,6 +168,15 @@ async def test_every_feed_shows_and_a_full_sync_runs_to_its_end(console: Console
     await expect(orders.locator(".outcome")).to_contain_text("succeeded", timeout=20_000)
     await expect(orders.locator(".outcome")).to_contain_text("updated 1")
     await expect(orders.locator("ol.runs li").first).to_contain_text("succeeded")
+    # The charts and the last changes, as the runs recorded them.
+    await expect(orders.locator("figcaption").first).to_contain_text(
+        "created 15, updated 1, deleted 0"
+    )
+    await expect(orders.locator("figure svg").first).to_have_attribute("role", "img")
+    await orders.get_by_text("Last 50 changes").click()
+    await expect(orders.locator("ol.changes li").first).to_contain_text("3 updated")
+    await expect(orders.get_by_text("upstream budget")).to_be_visible()
+    await expect(contacts.locator("dd").filter(has_text="requests in 10")).to_be_visible()
     prefix = str(console.page.url).split(PREFIX)[0] + PREFIX
     assert requests and all(r.startswith(prefix) for r in requests), requests
     assert await console.page.evaluate("sessionStorage.length") == 1

@@ -86,21 +86,24 @@ function buildSection(name, modes) {
   }
   const facts = el("dl");
   const held = el("div");
+  const charts = el("div", { class: "charts" });
   const runs = el("ol", { class: "runs", "aria-label": `Last runs of ${name}` });
+  const changes = el("ol", { class: "changes", "aria-label": `Last changes of ${name}` });
   const headingId = `feed-${name}`;
   const section = el(
     "section",
     { "aria-labelledby": headingId, "data-feed": name },
     el("div", { class: "title" }, el("h2", { id: headingId }, name), state),
-    actions, outcome, facts, held,
+    actions, outcome, facts, held, charts,
     el("h3", {}, "Last runs"), runs,
+    el("details", {}, el("summary", {}, "Last 50 changes"), changes),
   );
-  const parts = { section, state, outcome, facts, held, heldKey: null, runs };
+  const parts = { section, state, outcome, facts, held, heldKey: null, charts, runs, changes };
   sections.set(name, parts);
   return parts;
 }
 
-function renderFeed(name, info, runs) {
+function renderFeed(name, info, runs, activity, changes) {
   const parts = sections.get(name) || buildSection(name, info.modes);
   if (!parts.section.isConnected) $("feeds").append(parts.section);
   const health = info.health;
@@ -123,6 +126,11 @@ function renderFeed(name, info, runs) {
   for (const [mode, at] of Object.entries(info.next_runs)) {
     if (at) facts.push(field(`next ${mode} run`, when(at)));
   }
+  const budget = info.upstream;
+  facts.push(field("upstream budget", budget
+    ? `${budget.requests_in_window} of ${budget.allowed_per_window} requests in ${budget.window_seconds} s` +
+      (budget.last_announced ? ` (source says ${budget.last_announced.remaining} left of ${budget.last_announced.max})` : "")
+    : "not paced"));
   if (info.scan_in_progress) facts.push(field("scan in progress", `run #${info.scan_in_progress.run_id} since ${when(info.scan_in_progress.started_at)}`));
   parts.facts.replaceChildren(...facts);
 
@@ -143,6 +151,11 @@ function renderFeed(name, info, runs) {
     }
   }
 
+  parts.charts.replaceChildren(changesChart(activity.hours), requestsChart(activity.runs));
+  parts.changes.replaceChildren(...changes.map((change) =>
+    el("li", {}, `${change.id} `, el("span", { class: change.kind }, change.kind),
+      ` _updated ${change.updated} at ${when(change.changed_at)}${change.run_id ? ` by run #${change.run_id}` : ""}`)));
+
   parts.runs.replaceChildren(...runs.map((run) => {
     const outcomeWord = el("span", { class: run.status }, run.status);
     const error = run.error ? ` — ${run.error}` : "";
@@ -151,13 +164,72 @@ function renderFeed(name, info, runs) {
   }));
 }
 
+// --- charts: SVG drawn here (no library), sized by viewBox so they shrink at 400 px ---
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const COLOURS = { created: "#16703a", updated: "#1f5f8b", deleted: "#a4262c", failed: "#a4262c", other: "#7a8794" };
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// Bars of stacked values: one group per item, ``kinds`` stacked bottom up.
+function bars(items, kinds, colour, label) {
+  const width = 480, height = 110, top = 6, bottom = 16;
+  const total = (item) => kinds.reduce((sum, kind) => sum + item[kind], 0);
+  const max = Math.max(1, ...items.map(total));
+  const step = width / Math.max(items.length, 1);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, class: "chart" });
+  items.forEach((item, i) => {
+    let y = height - bottom;
+    for (const kind of kinds) {
+      const h = ((height - top - bottom) * item[kind]) / max;
+      if (h > 0) {
+        y -= h;
+        chart.append(svg("rect", { x: i * step + 1, y, width: Math.max(step - 2, 1), height: h, fill: colour(kind, item) },
+          svg("title", {}, `${label.split(":")[0]}: ${kind} ${item[kind]}`)));
+      }
+    }
+  });
+  chart.append(svg("line", { x1: 0, y1: height - bottom, x2: width, y2: height - bottom, stroke: "#aab" }));
+  chart.append(svg("text", { x: 0, y: height - 3, "font-size": 10, fill: "#555" }, `max ${max}`));
+  return chart;
+}
+
+function changesChart(hours) {
+  const sum = (kind) => hours.reduce((total, hour) => total + hour[kind], 0);
+  const label = `Changes per hour, last 24 hours: created ${sum("created")}, updated ${sum("updated")}, deleted ${sum("deleted")}`;
+  return el("figure", {}, bars(hours, ["created", "updated", "deleted"], (kind) => COLOURS[kind], label),
+    el("figcaption", {}, label));
+}
+
+function requestsChart(runs) {
+  const oldestFirst = [...runs].reverse();
+  const total = runs.reduce((sum, run) => sum + run.requests, 0);
+  const label = `Requests per run, last ${runs.length} runs: ${total} in all`;
+  const colour = (kind, run) => (run.status === "failed" ? COLOURS.failed : COLOURS.updated);
+  return el("figure", {}, bars(oldestFirst, ["requests"], colour, label), el("figcaption", {}, label));
+}
+
 async function refresh() {
   try {
     const status = await api("status");
     const names = Object.keys(status.objects);
-    const runs = await Promise.all(names.map((name) =>
-      api(`runs?object=${encodeURIComponent(name)}&limit=${RUNS_SHOWN}`)));
-    names.forEach((name, i) => renderFeed(name, status.objects[name], runs[i].runs));
+    const perFeed = await Promise.all(names.map((name) => {
+      const object = encodeURIComponent(name);
+      return Promise.all([
+        api(`runs?object=${object}&limit=${RUNS_SHOWN}`),
+        api(`activity?object=${object}`),
+        api(`changes?object=${object}&limit=50`),
+      ]);
+    }));
+    names.forEach((name, i) => {
+      const [runs, activity, changes] = perFeed[i];
+      renderFeed(name, status.objects[name], runs.runs, activity, changes.changes);
+    });
     const select = $("record-feed");
     if (select.options.length !== names.length) {
       select.replaceChildren(...names.map((name) => el("option", { value: name }, name)));

@@ -27,6 +27,7 @@ from proxy.sources.hubspot.batch_read import FetchedRecord
 from proxy.sources.hubspot.client import BATCH_READ_SIZE, HubSpotClient
 from proxy.sources.hubspot.fetch import Fetched, PageFetcher
 from proxy.sources.hubspot.objects import ObjectSpec, spec_for
+from proxy.sources.ratelimit import RollingWindowLimiter
 
 
 def fingerprinter_for(settings: Settings, spec: ObjectSpec) -> Fingerprinter:
@@ -65,6 +66,10 @@ class HubSpotFeed:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def limiter(self) -> RollingWindowLimiter:
+        return self.client.http.limiter  # the portal's budget, shared by every object type
 
     def _spec(self, object_type: str) -> ObjectSpec:
         return spec_for(object_type, associations=self.settings.associations.get(object_type, ()))

@@ -26,6 +26,7 @@ from proxy.diff import Fingerprinter
 from proxy.errors import ListingIncomplete
 from proxy.run_context import RunContext
 from proxy.sources.base import FULL, INCREMENTAL, LIVE, VERIFY, Absences, FeedPage
+from proxy.sources.ratelimit import RollingWindowLimiter
 from proxy.sources.rest.client import ConditionalCache, RestRecord, RestSource, TokenStore
 from proxy.sources.rest.declaration import DeclaredSource, OffsetPaging, PagePaging
 from proxy.sources.rest.paths import Path, compile_path
@@ -122,6 +123,10 @@ class RestFeed:
     @property
     def name(self) -> str:
         return self.declared.name
+
+    @property
+    def limiter(self) -> RollingWindowLimiter | None:
+        return self.source.http.limiter if self.declared.spec.rate is not None else None
 
     async def open(self, run: RunContext) -> RestRun:
         self.source.stats = run.stats  # one run of a feed at a time: its requests
