@@ -226,6 +226,24 @@ async def test_confirming_held_deletions_tombstones_them_in_the_feed(console: Co
     assert deleted == set(gone)
 
 
+async def test_the_console_works_from_the_keyboard(console: Console) -> None:
+    """Sign in with Enter, reach a feed's Full sync by Tab, start it with Enter."""
+    page, expect = console.page, playwright_api.expect
+    await page.goto(console.url)
+    await page.get_by_label("Admin token").fill(ADMIN)
+    await page.get_by_label("Admin token").press("Enter")
+    orders = feed(console, "orders")
+    await expect(orders.locator(".state")).to_contain_text(READY, timeout=20_000)
+    button = orders.get_by_role("button", name="Full sync")
+    for _ in range(40):  # Tab through the page until the button has the focus
+        if await button.evaluate("b => b === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    assert await button.evaluate("b => b === document.activeElement")
+    await page.keyboard.press("Enter")
+    await expect(orders.locator(".outcome")).to_contain_text("succeeded", timeout=20_000)
+
+
 async def test_a_wrong_token_says_so_and_asks_again(console: Console) -> None:
     asked: list[str] = []
     console.page.on("request", lambda request: asked.append(request.url))

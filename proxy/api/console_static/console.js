@@ -72,6 +72,16 @@ function runLine(run) {
   return `#${run.id} ${run.status} at ${when(run.finished_at || run.started_at)} (${counts})`;
 }
 
+// The running run with its progress so far (its row in the last runs, saved as it goes).
+function running(runId, runs) {
+  if (!runId) return "no";
+  const run = runs.find((r) => r.id === runId);
+  return run
+    ? `run #${runId} (${run.mode}) since ${when(run.started_at)}: fetched ${run.fetched}, ` +
+      `created ${run.created}, updated ${run.updated}, deleted ${run.deleted} so far`
+    : `run #${runId}`;
+}
+
 function field(term, value) {
   return el("div", {}, el("dt", {}, term), el("dd", {}, String(value)));
 }
@@ -117,11 +127,11 @@ function renderFeed(name, info, runs, activity, changes) {
     field("deleted", info.deleted),
     field("last _updated", info.last_updated),
     field("watermark", info.watermark || "none"),
-    field("running", info.running_run_id ? `run #${info.running_run_id}` : "no"),
+    field("running", running(info.running_run_id, runs)),
     field("queued", info.queued_run_ids.length ? info.queued_run_ids.map((id) => `#${id}`).join(", ") : "none"),
   ];
   for (const mode of ["full", "incremental", "verify", "deletions"]) {
-    if (info.modes.includes(mode)) facts.push(field(`last ${mode} run`, runLine(info[`last_${mode}_run`])));
+    if (info.modes.includes(mode)) facts.push(field(`last successful ${mode} run`, runLine(info[`last_${mode}_run`])));
   }
   for (const [mode, at] of Object.entries(info.next_runs)) {
     if (at) facts.push(field(`next ${mode} run`, when(at)));
