@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from proxy.errors import BadPage, DeclarationMismatch
-from proxy.sources.rest.client import ConditionalCache
+from proxy.sources.http import RawResponse
+from proxy.sources.rest.client import ConditionalCache, _identity
 
 from .conftest import N_RECORDS, SIZE, STYLES, Upstream, collect, ids_of
 
@@ -74,6 +75,38 @@ async def test_no_change_rescan_is_all_304_and_parses_nothing(upstream: Upstream
     third, _ = await collect(upstream.source(STYLES["cursor"], cache=cache))
     changed = [p for p in third if not p.not_modified]
     assert any(orjson.loads(r.data)["name"] == "changed" for p in changed for r in p.records)
+
+
+@pytest.mark.parametrize("style", ["next_link", "link_header", "cursor", "page", "offset"])
+async def test_a_page_with_the_same_bytes_is_not_parsed_again(
+    upstream: Upstream, style: str
+) -> None:
+    """Without ETags (most APIs), a no-change rescan still parses no page: a body byte for
+    byte the page last written is that page again, as after a 304. A changed record makes
+    its page parsed, and the ids come from the new body."""
+    upstream.sim.conditional = False
+    cache = ConditionalCache()
+    first, _ = await collect(upstream.source(STYLES[style], cache=cache))
+    parsed = cache.parsed
+    again, summary = await collect(upstream.source(STYLES[style], cache=cache))
+    assert (cache.parsed, cache.identical) == (parsed, len(first))
+    assert ids_of(again) == ids_of(first) and summary.complete
+    assert [p.after for p in again] == [p.after for p in first]
+    upstream.sim.update(9, name="changed")  # on page 2
+    third, _ = await collect(upstream.source(STYLES[style], cache=cache))
+    changed = [p for p in third if not p.not_modified]
+    assert [r.id for p in changed for r in p.records if b'"changed"' in r.data] == ["9"]
+    assert ids_of(third) == ids_of(first)
+
+
+def test_the_same_body_with_another_next_link_is_another_page() -> None:
+    """The Link header a next page may come from is part of what makes a page the same."""
+    body = b'[{"id": 1}]'
+    one = RawResponse(200, {"Link": '<https://api.example.com/o?page=2>; rel="next"'}, body)
+    other = RawResponse(200, {"Link": '<https://api.example.com/o?page=3>; rel="next"'}, body)
+    assert _identity(one) == _identity(RawResponse(200, dict(one.headers), body))
+    assert _identity(one) != _identity(other)
+    assert _identity(one) != _identity(RawResponse(200, one.headers, b'[{"id": 2}]'))
 
 
 async def test_last_modified_alone_gives_304(upstream: Upstream) -> None:

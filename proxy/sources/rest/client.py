@@ -9,6 +9,7 @@ this module has the declaration's secrets, and any token this source obtained, s
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,17 +92,29 @@ class _Cached:
     next: Request | None
     total: int | None
     deleted_ids: frozenset[str] = frozenset()
+    identity: bytes = b""  # of the body and the Link header (:func:`_identity`)
+
+
+def _identity(response: RawResponse) -> bytes:
+    """What makes a page the same page: its body, and the Link header the next page may
+    come from. A hash: the cache holds one per page of a listing."""
+    digest = hashlib.blake2b(response.body, digest_size=16)
+    digest.update(response.headers.get("Link", "").encode("utf-8", "surrogateescape"))
+    return digest.digest()
 
 
 @dataclass
 class ConditionalCache:
-    """ETag / Last-Modified, ids and next request per page request, kept by the caller
-    across scans (in memory), for pages the caller wrote (:attr:`RestPage.remember`).
-    ``parsed`` and ``not_modified`` count pages (a benchmark reports them)."""
+    """Per page request, what the page was when the caller last wrote it
+    (:attr:`RestPage.remember`): its ETag / Last-Modified, ids, next request and a hash of
+    its bytes. Kept by the caller across scans, in memory. A page answered 304, or whose
+    bytes are the same again, is that page again and is not parsed. ``parsed``,
+    ``not_modified`` and ``identical`` count pages (tests and benchmarks read them)."""
 
     pages: dict[str, _Cached] = field(default_factory=dict)
     parsed: int = 0
     not_modified: int = 0
+    identical: int = 0
 
 
 class _Token:
@@ -309,6 +322,16 @@ class RestSource:
             self.cache.not_modified += 1
             same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
             return same, cached.next, cached.total, _nothing
+        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+        identity = _identity(response) if use_cache else b""
+        if cached is not None and cached.identity == identity:
+            # Byte for byte the page last written (an API without ETags, or one that sent
+            # the body anyway): the same page, as after a 304. The mirror holds it, so its
+            # validators, if it now sends any, are kept at once.
+            self.cache.identical += 1
+            cached.etag, cached.last_modified = etag, modified
+            same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
+            return same, cached.next, cached.total, _nothing
         self.cache.parsed += 1
         doc, parsed, raw_records = self._parse(request, response.body, first=first)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
@@ -318,12 +341,13 @@ class RestSource:
             raise self._bad(f"source {self.name}: {_show(request)}: {exc}; page rejected") from None
         total = paginator.total_path.get(doc) if paginator.total_path else MISSING
         page_total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
         # What was cached for this request is stale now, whether or not the page is written.
         self.cache.pages.pop(key, None)
-        if not use_cache or not (etag or modified):
+        if not use_cache:
             return parsed, next_request, page_total, _nothing
-        entry = _Cached(etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids)
+        entry = _Cached(
+            etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids, identity
+        )
 
         def remember() -> None:
             self.cache.pages[key] = entry

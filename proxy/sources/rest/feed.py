@@ -2,8 +2,9 @@
 
 A scan is the source's listing, page by page: every record comes whole, so each page is
 diffed into the mirror as it is (no fetch step), and its position is the listing's resume
-token. A page the API answers ``304 Not Modified`` (conditional requests) is the same page
-as before: its ids are seen, nothing is parsed. Absences, once a scan has listed everything
+token. A page the API answers ``304 Not Modified`` (conditional requests), or whose bytes
+are those of the page last written, is the same page as before: its ids are seen, nothing
+is parsed. Absences, once a scan has listed everything
 (and the listing was complete and saw no id twice), are confirmed by asking ``item_url``
 about each (404 or 410: gone; 200: the listing missed a live record, nothing is deleted),
 or without ``item_url`` by the record having been absent from the previous complete scan
