@@ -348,7 +348,8 @@ function start() {
   say("Loading…");
   refresh().then(() => { if ($("message").textContent === "Loading…") say(""); });
   clearInterval(timer);
-  timer = setInterval(refresh, REFRESH_MS);
+  // A tab in the background asks nothing (each refresh reads every feed's runs).
+  timer = setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
