@@ -20,6 +20,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from proxy.store.schema import entities
@@ -41,14 +42,24 @@ _INSERT_ENTITIES = (
     f"INSERT INTO entities ({', '.join(ENTITY_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in ENTITY_COLUMNS)})"
 )
-# A sighting only moves forward: a slower run that writes after a later one must not make a
-# record look unseen to the later run's scan.
-_UPSERT_SIGHTINGS = (
-    "INSERT INTO sightings (object_type, entity_id, last_seen_run_id) VALUES (?, ?, ?) "
-    "ON CONFLICT (object_type, entity_id) DO UPDATE "
+# Sightings: one statement for a whole batch of ids, which the database unpacks itself
+# (SQLite's json_each, Postgres's unnest), instead of a row of parameters per id. A no-change
+# rescan of 100,000 records writes 100,000 of them; as an executemany they were its largest
+# cost (0.38 s a scan on SQLite, py-spy over bench.rest), bound in Python row by row while
+# the event loop waited for the GIL. A sighting only moves forward: a slower run that writes
+# after a later one must not make a record look unseen to the later run's scan.
+_SIGHTINGS_CONFLICT = (
+    " ON CONFLICT (object_type, entity_id) DO UPDATE "
     "SET last_seen_run_id = excluded.last_seen_run_id "
     "WHERE sightings.last_seen_run_id < excluded.last_seen_run_id"
 )
+_UPSERT_SIGHTINGS = {
+    # WHERE true: without it SQLite would read ON CONFLICT as part of the SELECT's join.
+    "sqlite": "INSERT INTO sightings (object_type, entity_id, last_seen_run_id) "
+    "SELECT ?, value, ? FROM json_each(?) WHERE true" + _SIGHTINGS_CONFLICT,
+    "postgresql": "INSERT INTO sightings (object_type, entity_id, last_seen_run_id) "
+    "SELECT ?, unnest(?::varchar[]), ?" + _SIGHTINGS_CONFLICT,
+}
 _STORED = (
     "SELECT entity_id, fingerprint, deleted, source_modified_ms, content_hash FROM entities "
     "WHERE object_type = ? AND entity_id IN ({ids})"
@@ -88,9 +99,18 @@ def record_sightings(
     conn: sa.Connection, object_type: str, run_id: int, ids: Iterable[str]
 ) -> None:
     """Run ``run_id`` saw these ids (the evidence a full scan's deletions rest on)."""
-    rows = [(object_type, entity_id, run_id) for entity_id in ids]
-    if rows:
-        _run(conn, _UPSERT_SIGHTINGS, rows)
+    # Each id once: Postgres refuses to update one row twice in a statement (an id listed
+    # twice, offset drift).
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return
+    dialect = conn.dialect.name
+    sql = _in_driver_style(conn.dialect.paramstyle, _UPSERT_SIGHTINGS[dialect])
+    if dialect == "sqlite":
+        params: tuple[Any, ...] = (object_type, run_id, orjson.dumps(unique).decode())
+    else:
+        params = (object_type, unique, run_id)
+    conn.exec_driver_sql(sql, params)
 
 
 def stored_rows(

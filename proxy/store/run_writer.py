@@ -14,8 +14,11 @@ from proxy.store.database import Database
 from proxy.store.runs import RunCounts, RunLog
 from proxy.store.scans import ScanPosition
 
-# Sightings of unchanged pages are written in batches of this many ids.
-SIGHTINGS_BATCH = 2000
+# Sightings of unchanged pages are written in batches of this many ids, with the scan's
+# position after them. Larger batches mean fewer transactions (a no-change rescan of
+# 100,000 records: 50 commits at 2,000, 10 at 10,000); what a kill loses is the listing
+# since the last batch, which a resumed scan lists again (here up to 100 pages of 100).
+SIGHTINGS_BATCH = 10_000
 # A run's counters are saved this often while it runs, not only at its end.
 PROGRESS_EVERY_PAGES = 20
 # While a first sync grows the table from nothing, Postgres plans with statistics of an

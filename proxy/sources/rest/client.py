@@ -9,7 +9,6 @@ this module has the declaration's secrets, and any token this source obtained, s
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import msgspec
 import orjson
+import xxhash
 from yarl import URL
 
 from proxy.errors import (
@@ -98,7 +98,10 @@ class _Cached:
 def _identity(response: RawResponse) -> bytes:
     """What makes a page the same page: its body, and the Link header the next page may
     come from. A hash: the cache holds one per page of a listing."""
-    digest = hashlib.blake2b(response.body, digest_size=16)
+    # xxh3: a rescan hashes every byte it lists (100 MB for 100,000 1 KB records), on the
+    # event loop; blake2b took 0.18 s of it, xxh3 a tenth of that. Not a defence against
+    # an API crafting collisions: the page only ever collides with its own earlier bytes.
+    digest = xxhash.xxh3_128(response.body)
     digest.update(response.headers.get("Link", "").encode("utf-8", "surrogateescape"))
     return digest.digest()
 
