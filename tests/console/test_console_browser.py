@@ -254,3 +254,23 @@ async def test_a_wrong_token_says_so_and_asks_again(console: Console) -> None:
     data_requests = [u for u in asked if "/admin/status" in u]
     assert len(data_requests) == 1  # tried once; nothing retried in a loop
     assert await console.page.evaluate("sessionStorage.length") == 0
+
+
+async def test_a_service_without_admin_token_says_so_once(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], database_url: str
+) -> None:
+    """The page still loads (it holds no data); signing in says the admin routes are off,
+    and nothing is asked again."""
+    settings = make_settings(database_url, HUBSPOT_BASE_URL="http://127.0.0.1:9")
+    app = await aiohttp_client(create_app(settings, schedule=False))
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page()
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        await page.goto(str(app.make_url("/admin/")))
+        await page.get_by_label("Admin token").fill("anything")
+        await page.get_by_role("button", name="Sign in").click()
+        await playwright_api.expect(page.locator("#message")).to_contain_text("ADMIN_TOKEN")
+        assert len([u for u in asked if u.endswith("/admin/status")]) == 1
+        await browser.close()

@@ -51,7 +51,10 @@ async function api(path, method = "GET") {
   } catch {
     body = null;
   }
-  if (response.status === 401) throw new AuthError("The admin token was not accepted.");
+  if (response.status === 401) throw new AuthError("The admin token was not accepted. Enter it again.");
+  if (response.status === 403) {
+    throw new AuthError("The admin routes are disabled on this service (ADMIN_TOKEN is not set).");
+  }
   if (!response.ok) {
     const reason = body && body.error ? body.error : response.statusText;
     const error = new Error(`${response.status}: ${reason}`);
@@ -254,7 +257,7 @@ async function refresh() {
 function failed(error) {
   if (error instanceof AuthError) {
     signOut(); // no retry in a loop: the operator enters the token again
-    say("The admin token was not accepted. Enter it again.", true);
+    say(error.message, true);
   } else {
     say(`The service did not answer: ${error.message}`, true);
   }
