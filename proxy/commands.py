@@ -251,6 +251,7 @@ and the proxy on SQLite ({redact_url(settings.database_url)}).
 {feeds}
                (503 until each type's first full sync finishes: a few seconds)
   admin token  {admin_token}
+  console      {root}/admin/ (in a browser; enter the admin token)
   simulator    {simulator}
   try          curl -s '{root}/contacts?limit=3'
                curl -s {auth} {root}/admin/status
