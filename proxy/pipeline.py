@@ -16,16 +16,6 @@ from proxy.store.scans import ScanPosition
 T = TypeVar("T")
 
 
-# Pages fetched while the previous write was still running are written together, in one
-# transaction, up to this much record text. A transaction per page cost a first scan of
-# 100,000 1 KB records into SQLite 1.3 s of commits alone (bench.rest, py-spy), the
-# largest single cost left in the writer. The bound keeps a group's transaction no longer
-# than one page of large records already is (100 records of 31 KB): writing three such
-# pages together made the feed's p99 during a sync double (bench.latency), and a bound in
-# bytes never groups them.
-GROUP_BYTES = 1_000_000
-
-
 @dataclass
 class _Group:
     """Pages to be written in one transaction, in order."""
@@ -36,13 +26,15 @@ class _Group:
     size: int = 0
     ids: set[str] = field(default_factory=set)
 
-    def takes(self, page: FeedPage, incoming: list[Incoming]) -> bool:
-        """Whether a page can join: the group has room, and the page names no id the group
-        names (written together, a page's sightings, records and merges would no longer
-        come after the earlier page's)."""
+    def takes(self, page: FeedPage, incoming: list[Incoming], limit: int) -> bool:
+        """Whether a page can join: it brings no records (its ids seen unchanged cost the
+        transaction next to nothing) or the group holds less than ``limit`` bytes of them,
+        and it names no id the group names (written together, a page's sightings, records
+        and merges would no longer come after the earlier page's)."""
         if not self.pages:
             return True
-        return self.size < GROUP_BYTES and self.ids.isdisjoint(_ids(page, incoming))
+        room = not incoming or self.size < limit
+        return room and self.ids.isdisjoint(_ids(page, incoming))
 
     def add(self, page: FeedPage, incoming: list[Incoming], position: ScanPosition | None) -> None:
         self.pages.append(page)
@@ -66,16 +58,17 @@ async def ingest(
 ) -> None:
     """Diff and write every page, in order. The next page is fetched while this one is
     processed (``prefetched``), and diffed while the previous one is being written: at most
-    one write is in flight, so pages still commit one after another. Pages that arrive
-    while a write runs are written together when it ends (:data:`GROUP_BYTES`): a writer
-    that keeps up writes each page by itself."""
+    one write is in flight, so pages still commit one after another. Where the store
+    allows it (:attr:`RunWriter.group_bytes`), pages that arrive while a write runs are
+    written together when it ends: a writer that keeps up writes each page by itself."""
     writing: asyncio.Task[None] | None = None
     group = _Group()
+    limit = run.writer.group_bytes
     try:
         async with contextlib.aclosing(prefetched(pages)) as stream:
             async for page in stream:
                 incoming = run.incoming(page.records)
-                if not group.takes(page, incoming):
+                if not group.takes(page, incoming, limit):
                     if writing is not None:
                         await writing
                     writing, group = asyncio.ensure_future(write(run, group)), _Group()
