@@ -65,10 +65,7 @@ class RestPage:
     records: list[RestRecord]  # empty on a 304 page
     ids: list[str]  # every id on the page (a 304 page's are those it had before)
     after: dict[str, Any] | None  # resume token for the NEXT page; None at the end
-    not_modified: bool  # a 304: the same page as last time
-    # ids the page listed as deleted (``deleted`` rule), on a 304 as they were: one that
-    # was never mirrored is not held, and rightly so
-    deleted_ids: frozenset[str] = frozenset()
+    not_modified: bool  # a 304, or the same bytes: the same page as last time
     # Keeps the page's ETag / Last-Modified for the next scan's conditional request. The
     # caller calls it once the page is written: a 304 then means "the mirror holds this
     # page", so a page whose write failed is never skipped by a later 304.
@@ -91,8 +88,12 @@ class _Cached:
     ids: list[str]
     next: Request | None
     total: int | None
-    deleted_ids: frozenset[str] = frozenset()
     identity: bytes = b""  # of the body and the Link header (:func:`_identity`)
+
+    def again(self) -> tuple[_ParsedPage, Request | None, int | None, Callable[[], None]]:
+        """The page as last written (a 304, or the same bytes): its ids, nothing to parse,
+        nothing more to remember."""
+        return _ParsedPage([], self.ids, True), self.next, self.total, _nothing
 
 
 def _identity(response: RawResponse) -> bytes:
@@ -207,7 +208,6 @@ class Listing:
                 ids=page.ids,
                 after=paginator.state(next_request) if next_request else None,
                 not_modified=page.not_modified,
-                deleted_ids=page.deleted_ids,
                 remember=remember,
             )
             request = next_request
@@ -323,8 +323,7 @@ class RestSource:
         if response.status == 304:
             assert cached is not None
             self.cache.not_modified += 1
-            same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
-            return same, cached.next, cached.total, _nothing
+            return cached.again()
         etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
         identity = _identity(response) if use_cache else b""
         if cached is not None and cached.identity == identity:
@@ -333,8 +332,7 @@ class RestSource:
             # validators, if it now sends any, are kept at once.
             self.cache.identical += 1
             cached.etag, cached.last_modified = etag, modified
-            same = _ParsedPage([], cached.ids, True, cached.deleted_ids)
-            return same, cached.next, cached.total, _nothing
+            return cached.again()
         self.cache.parsed += 1
         doc, parsed, raw_records = self._parse(request, response.body, first=first)
         page = Page(doc=doc, headers=response.headers, url=request.url, records=raw_records)
@@ -348,9 +346,7 @@ class RestSource:
         self.cache.pages.pop(key, None)
         if not use_cache:
             return parsed, next_request, page_total, _nothing
-        entry = _Cached(
-            etag, modified, parsed.ids, next_request, page_total, parsed.deleted_ids, identity
-        )
+        entry = _Cached(etag, modified, parsed.ids, next_request, page_total, identity)
 
         def remember() -> None:
             self.cache.pages[key] = entry
@@ -404,8 +400,7 @@ class RestSource:
                     )
                 parts.append(str(value))
             records.append(RestRecord(":".join(parts), orjson.dumps(item), self._deleted(item)))
-        deleted = frozenset(r.id for r in records if r.deleted)
-        return doc, _ParsedPage(records, [r.id for r in records], False, deleted), found
+        return doc, _ParsedPage(records, [r.id for r in records], False), found
 
     def _deleted(self, item: Any) -> bool:
         if self.deleted_path is None or self.spec.deleted is None:
@@ -519,7 +514,6 @@ class _ParsedPage:
     records: list[RestRecord]
     ids: list[str]
     not_modified: bool
-    deleted_ids: frozenset[str] = frozenset()
 
 
 __all__ = [
