@@ -24,6 +24,7 @@ from proxy.simulator import create_app as create_hubspot
 from proxy.simulator.rest import RestSimulator, create_rest_app
 from proxy.sources.configured import resolve_feed_names
 from tests.conftest import make_settings
+from tests.rest.conftest import STYLES
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -90,17 +91,12 @@ async def console(
     hubspot_server = await aiohttp_server(create_hubspot(hubspot))
     rest_server = await aiohttp_server(create_rest_app(rest))
     rest_base = str(rest_server.make_url("")).rstrip("/")
+    cursor = STYLES["cursor"]
     sources = {
         "orders": {
-            "url": f"{rest_base}/cursor/orders",
+            **cursor,
+            "url": rest_base + cursor["url"],
             "params": {"limit": "5"},
-            "records": "data",
-            "pagination": {
-                "style": "cursor",
-                "param": "starting_after",
-                "from_record": "id",
-                "has_more": "has_more",
-            },
             "interval_seconds": 0,
         }
     }

@@ -31,6 +31,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.processes import RestSimulatorProcess, ServeProcess, free_port
+from tests.rest.conftest import STYLES
 from tests.slow.harness import (
     SEED_ENV,
     Kill,
@@ -71,18 +72,7 @@ SOFT = {"path": "status", "equals": "cancelled"}
 # (declaration without the simulator's address, complete scans a deletion needs)
 DECLARATIONS: dict[str, tuple[dict[str, Any], int]] = {
     "cursor_item_url": (
-        {
-            "url": "/cursor/orders",
-            "params": {"limit": SIZE},
-            "records": "data",
-            "pagination": {
-                "style": "cursor",
-                "param": "starting_after",
-                "from_record": "id",
-                "has_more": "has_more",
-            },
-            "item_url": "/orders/{id}",
-        },
+        {**STYLES["cursor"], "params": {"limit": SIZE}, "item_url": "/orders/{id}"},
         1,
     ),
     "offset_two_scans": (
